@@ -1,0 +1,90 @@
+"""The interface every metric detector speaks, and the registry that names them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from detectors.metric.exceptions import UnknownDetectorError
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a detector expected before it saw a value: a centre and a robust scale.
+
+    >>> e = Expectation(expected=10.0, scale=2.0)
+    >>> e.z(16.0), e.band(3.0)
+    (3.0, (4.0, 16.0))
+    """
+
+    expected: float
+    scale: float
+
+    def z(self, value: float) -> float:
+        """Robust deviation of ``value`` in units of the scale."""
+        return (value - self.expected) / self.scale if self.scale > 0 else 0.0
+
+    def band(self, width: float) -> tuple[float, float]:
+        """The normal band ``expected ± width * scale``."""
+        return (self.expected - width * self.scale, self.expected + width * self.scale)
+
+
+class MetricDetector(ABC):
+    """An online, univariate anomaly detector for one metric series.
+
+    As in River's ``AnomalyDetector``, :meth:`score_one` is called before :meth:`learn_one`
+    for every value; a higher score is more anomalous and scores lie in ``[0, 1]``. Values are
+    finite (the caller drops NaN and infinities). ``t`` is the sample's epoch time in seconds,
+    for detectors that model time of day. A detector pickles to a compact state; that is how
+    a series survives a restart.
+    """
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def score_one(self, x: float, t: float) -> float:
+        """Anomaly score of ``x`` at time ``t`` given what was learnt so far (0..1)."""
+
+    @abstractmethod
+    def learn_one(self, x: float, t: float) -> None:
+        """Update the model with ``x`` at time ``t``."""
+
+    @abstractmethod
+    def expectation(self, t: float) -> Expectation | None:
+        """The expected value and scale at time ``t`` (``None`` until known)."""
+
+
+D = TypeVar("D", bound=type[MetricDetector])
+
+_REGISTRY: dict[str, Callable[..., MetricDetector]] = {}
+
+
+def register_detector(name: str) -> Callable[[D], D]:
+    """Class decorator that registers a detector under ``name``."""
+
+    def wrap(cls: D) -> D:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def registered_detectors() -> list[str]:
+    """Names of every registered detector, sorted."""
+    return sorted(_REGISTRY)
+
+
+def make_detector(name: str, params: dict[str, Any] | None = None) -> MetricDetector:
+    """Build a registered detector with keyword parameters.
+
+    >>> make_detector("robust_likelihood").name
+    'robust_likelihood'
+    """
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise UnknownDetectorError(name, registered_detectors()) from None
+    return factory(**(params or {}))

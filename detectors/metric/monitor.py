@@ -1,0 +1,260 @@
+"""Per-series detection with hysteresis, bounded memory and checkpointable state."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from detectors.anomaly import Anomaly, Direction, SignalKind
+from detectors.events import MetricEvent
+from detectors.metric.base import MetricDetector, make_detector, registered_detectors
+from detectors.metric.config import MetricDetectionConfig
+from detectors.metric.exceptions import StateError, UnknownDetectorError
+from detectors.metric.state import dump_state, load_state
+
+LEVEL_SHIFT_RUN = 3
+"""Consecutive out-of-band points on one side, at onset, that make a level shift."""
+
+
+@dataclass(slots=True)
+class MonitorStats:
+    """Counters of one :class:`MetricMonitor` (monotonic except ``series``)."""
+
+    series: int = 0
+    created: int = 0
+    restored: int = 0
+    evicted: int = 0
+    rejected_by_cap: int = 0
+    points: int = 0
+    missing_values: int = 0
+    onsets: int = 0
+    escalations: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one event produced: the detector score and the record to publish, if any."""
+
+    score: float
+    anomaly: Anomaly | None = None
+    warming_up: bool = False
+
+
+@dataclass(slots=True)
+class _Series:
+    """Everything kept for one series; pickled as its checkpoint."""
+
+    detector: MetricDetector
+    detector_name: str
+    seen: int = 0
+    last_seen: float = -math.inf
+    above: int = 0  # consecutive scores at/above the open threshold
+    below: int = 0  # consecutive scores below the close threshold, while open
+    run: int = 0  # consecutive out-of-band points, signed by side
+    open: bool = False
+    onset: float = 0.0
+    onset_score: float = 0.0
+    onset_direction: str = Direction.SPIKE.value
+    expected: float | None = None
+    band: tuple[float, float] | None = None
+    reported_z: float = 0.0
+    escalations: int = 0
+
+
+class MetricMonitor:
+    """Runs one detector per metric series and turns scores into anomaly episodes.
+
+    Every value is scored before it is learnt. Missing values (NaN, infinities) are counted
+    and skipped. A series alerts only after ``warmup_points`` values; an episode opens once
+    (one onset record), may escalate (same onset timestamp, ``phase="escalation"``) when its
+    peak deviation doubles, and ends quietly after the scores fall below the close threshold.
+
+    Parameters
+    ----------
+    config
+        Detection settings; the defaults need no tuning.
+
+    Examples
+    --------
+    >>> from detectors.events import MetricEvent
+    >>> monitor = MetricMonitor()
+    >>> records = []
+    >>> for i in range(400):
+    ...     value = 100.0 + (i % 5) + (400.0 if i == 300 else 0.0)
+    ...     event = MetricEvent(60.0 * i, "checkout", "latency_ms", value)
+    ...     anomaly = monitor.process(event)
+    ...     if anomaly is not None:
+    ...         records.append(anomaly)
+    >>> [(a.timestamp, a.direction.value, a.details["phase"]) for a in records]
+    [(18000.0, 'spike', 'onset')]
+    """
+
+    def __init__(self, config: MetricDetectionConfig | None = None) -> None:
+        self.config = config or MetricDetectionConfig()
+        known = set(registered_detectors())
+        for name in [self.config.default_detector, *(r.detector for r in self.config.rules)]:
+            if name not in known:
+                raise UnknownDetectorError(name, sorted(known))
+        self._series: dict[str, _Series] = {}
+        self._dirty: set[str] = set()
+        self._stats = MonitorStats()
+
+    @property
+    def stats(self) -> MonitorStats:
+        """Counters; ``series`` is the current number of series."""
+        self._stats.series = len(self._series)
+        return self._stats
+
+    def process(self, event: MetricEvent) -> Anomaly | None:
+        """Score, learn, and return an onset or escalation record when there is one."""
+        return self.observe(event).anomaly
+
+    def score(self, event: MetricEvent) -> float:
+        """Like :meth:`process`, but return the detector score (0 for skipped events)."""
+        return self.observe(event).score
+
+    def observe(self, event: MetricEvent) -> Observation:
+        """Score-before-learn one event; the score and the record to publish, if any."""
+        value = event.value
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            self._stats.missing_values += 1
+            return Observation(0.0)
+        key = event.series_key
+        series = self._series.get(key)
+        if series is None:
+            series = self._create(event, key)
+            if series is None:
+                return Observation(0.0)
+        self._stats.points += 1
+        value = float(value)
+        detector = series.detector
+        score = detector.score_one(value, event.timestamp)
+        anomaly = self._hysteresis(series, event, value, score)
+        detector.learn_one(value, event.timestamp)
+        series.seen += 1
+        series.last_seen = max(series.last_seen, event.timestamp)
+        self._dirty.add(key)
+        return Observation(score, anomaly, series.seen <= self.config.warmup_points)
+
+    def _create(self, event: MetricEvent, key: str) -> _Series | None:
+        if len(self._series) >= self.config.max_series:
+            self._stats.rejected_by_cap += 1
+            return None
+        name, params = self.config.detector_for(event.service, event.metric, event.labels)
+        series = _Series(detector=make_detector(name, params), detector_name=name)
+        self._series[key] = series
+        self._stats.created += 1
+        return series
+
+    def _hysteresis(
+        self, series: _Series, event: MetricEvent, value: float, score: float
+    ) -> Anomaly | None:
+        cfg, hyst = self.config, self.config.hysteresis
+        expectation = series.detector.expectation(event.timestamp)
+        z = expectation.z(value) if expectation is not None else 0.0
+        if expectation is not None and abs(z) > cfg.band_width:
+            side = 1 if z > 0 else -1
+            series.run = series.run + side if series.run * side > 0 else side
+        else:
+            series.run = 0
+        if series.open:
+            series.below = series.below + 1 if score < hyst.close_threshold else 0
+            if series.below >= hyst.close_points:
+                series.open = False
+                series.above = 0
+                return None
+            peak = abs(z)
+            if (
+                series.escalations < hyst.max_escalations
+                and peak >= 2.0 * max(series.reported_z, 0.5)
+                and peak > cfg.band_width
+            ):
+                series.escalations += 1
+                series.reported_z = peak
+                self._stats.escalations += 1
+                return self._record(series, event, value, z, "escalation")
+            return None
+        series.above = series.above + 1 if score >= cfg.threshold else 0
+        if series.seen < cfg.warmup_points or series.above < hyst.open_points:
+            return None
+        series.open = True
+        series.below = 0
+        series.escalations = 0
+        series.onset = event.timestamp
+        series.onset_score = score
+        series.reported_z = abs(z)
+        if abs(series.run) >= LEVEL_SHIFT_RUN:
+            direction = Direction.LEVEL_SHIFT
+        else:
+            direction = Direction.SPIKE if z >= 0 else Direction.DIP
+        series.onset_direction = direction.value
+        if expectation is not None:
+            series.expected = expectation.expected
+            series.band = expectation.band(cfg.band_width)
+        else:
+            series.expected = series.band = None
+        self._stats.onsets += 1
+        return self._record(series, event, value, z, "onset")
+
+    def _record(
+        self, series: _Series, event: MetricEvent, value: float, z: float, phase: str
+    ) -> Anomaly:
+        details: dict[str, object] = {"z": round(z, 4), "phase": phase}
+        if phase == "escalation":
+            details["peak_value"] = value
+            details["escalation"] = series.escalations
+        return Anomaly(
+            service=event.service,
+            signal=event.metric,
+            kind=SignalKind.METRIC,
+            timestamp=series.onset,
+            value=value,
+            score=round(min(max(series.onset_score, 0.0), 1.0), 6),
+            direction=Direction(series.onset_direction),
+            detector=series.detector_name,
+            expected=series.expected,
+            band=series.band,
+            host=event.host,
+            labels=event.labels,
+            details=details,
+        )
+
+    def dirty_states(self) -> list[tuple[str, bytes]]:
+        """``(series_key, state)`` of every series changed since the previous call."""
+        out = [(key, dump_state(self._series[key])) for key in self._dirty if key in self._series]
+        self._dirty.clear()
+        return out
+
+    def state_of(self, series_key: str) -> bytes | None:
+        """Current state of one series, or ``None`` if it is not kept."""
+        series = self._series.get(series_key)
+        return None if series is None else dump_state(series)
+
+    def restore(self, series_key: str, state: bytes) -> None:
+        """Resume a series from a checkpoint (learnt baselines, warm-up, open episode).
+
+        Raises :class:`StateError` if the bytes are not a state of this module.
+        """
+        series = load_state(state)
+        if not isinstance(series, _Series):
+            raise StateError(f"state of {series_key!r} is not a series state")
+        self._series[series_key] = series
+        self._stats.restored += 1
+
+    def evict_idle(self, now: float) -> list[str]:
+        """Drop series whose last event is older than ``idle_eviction_seconds`` before ``now``.
+
+        ``now`` is in event time (epoch seconds). Returns the evicted keys, so that the
+        caller can delete their checkpoints.
+        """
+        horizon = now - self.config.idle_eviction_seconds
+        gone = [key for key, s in self._series.items() if s.last_seen < horizon]
+        for key in gone:
+            del self._series[key]
+            self._dirty.discard(key)
+        self._stats.evicted += len(gone)
+        return gone
+
+    def series_keys(self) -> list[str]:
+        """Keys of the series currently kept."""
+        return list(self._series)

@@ -1,0 +1,49 @@
+"""Versioned, compact bytes for a series' state, and a loader that only builds known types."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from typing import Any
+
+from detectors.metric.exceptions import StateError
+
+STATE_VERSION = 1
+"""First byte of every state; bump it when the layout changes incompatibly."""
+
+_ALLOWED_MODULES = ("detectors.metric", "river.", "array", "collections", "copyreg")
+_ALLOWED_BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "float", "int"})
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Builds only detector types, River estimators and plain containers."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in _ALLOWED_BUILTINS:
+            return super().find_class(module, name)
+        if module == "detectors.metric" or module.startswith(_ALLOWED_MODULES):
+            return super().find_class(module, name)
+        raise StateError(f"state refers to a type that is not allowed: {module}.{name}")
+
+
+def dump_state(obj: object) -> bytes:
+    """Version byte followed by the pickled object.
+
+    >>> load_state(dump_state({"a": 1.5}))
+    {'a': 1.5}
+    """
+    return bytes([STATE_VERSION]) + pickle.dumps(obj, protocol=5)
+
+
+def load_state(data: bytes) -> Any:
+    """Inverse of :func:`dump_state`; raises :class:`StateError` on foreign bytes."""
+    if not data:
+        raise StateError("empty state")
+    if data[0] != STATE_VERSION:
+        raise StateError(f"unsupported state version {data[0]} (expected {STATE_VERSION})")
+    try:
+        return _SafeUnpickler(io.BytesIO(data[1:])).load()
+    except StateError:
+        raise
+    except Exception as exc:  # any unpickling failure means unusable bytes
+        raise StateError(f"corrupt state: {exc}") from exc
