@@ -1,0 +1,105 @@
+"""Settings of log template mining and log anomaly detection."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class MinerConfig(BaseModel, frozen=True, extra="forbid"):
+    """Template mining, per service.
+
+    Parameters
+    ----------
+    max_templates
+        Cap on templates per service; lines that would open a template past the cap are
+        counted in ``template_cap_hits`` and mapped to the overflow template (id 0).
+    merge_after
+        A token position becomes a parameter once this many distinct values were seen
+        there in templates that are otherwise identical.
+    min_constant_ratio
+        A template keeps at least this share of constant tokens: short lines such as
+        ``running`` / ``blocked`` are never generalised into ``<*>``.
+    cache_size
+        Entries of the masked-line cache (cleared when full).
+    """
+
+    max_templates: int = Field(default=2000, ge=1)
+    merge_after: int = Field(default=3, ge=2)
+    min_constant_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    cache_size: int = Field(default=50_000, ge=0)
+
+
+class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
+    """Log anomaly detection, per service.
+
+    Parameters
+    ----------
+    miner
+        Template mining settings.
+    warmup_lines
+        New templates seen in a service's first ``warmup_lines`` lines are learned
+        silently.
+    new_template_threshold
+        Minimum severity (0..1) of a new template for it to be reported.
+    bucket_seconds
+        Width of the count buckets of rate detection (event time).
+    baseline_halflife_buckets
+        Half-life, in buckets, of the exponentially weighted rate baseline.
+    warmup_buckets
+        Buckets a signal must have been observed before rate departures are reported.
+    rate_z
+        Departure (in Poisson-corrected standard deviations) above the baseline that
+        counts as a rate anomaly.
+    min_count
+        Fewest lines in a bucket for a rate or burst anomaly.
+    burst_ratio
+        A template whose bucket count reaches ``burst_ratio`` times its baseline while the
+        baseline is below one line per bucket is reported as a burst.
+    max_examples
+        Example lines kept per template (the latest ones).
+    max_tracked_templates
+        Templates per service whose rates are tracked (the most recently seen ones).
+    failure_words
+        Words that raise the severity of a line (case-insensitive, whole words).
+    """
+
+    miner: MinerConfig = MinerConfig()
+    warmup_lines: int = Field(default=200, ge=0)
+    new_template_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    bucket_seconds: float = Field(default=60.0, gt=0)
+    baseline_halflife_buckets: float = Field(default=30.0, gt=0)
+    warmup_buckets: int = Field(default=10, ge=1)
+    rate_z: float = Field(default=4.0, gt=0)
+    min_count: int = Field(default=5, ge=1)
+    burst_ratio: float = Field(default=10.0, gt=1)
+    max_examples: int = Field(default=3, ge=1)
+    max_tracked_templates: int = Field(default=500, ge=1)
+    failure_words: tuple[str, ...] = (
+        "error",
+        "errors",
+        "fail",
+        "failed",
+        "failure",
+        "failures",
+        "fatal",
+        "panic",
+        "abort",
+        "aborted",
+        "exception",
+        "timeout",
+        "timed out",
+        "refused",
+        "denied",
+        "unreachable",
+        "crash",
+        "crashed",
+        "killed",
+        "terminated",
+        "severed",
+        "corrupt",
+        "corrupted",
+        "interrupt",
+        "unavailable",
+        "oom",
+        "out of memory",
+    )
