@@ -122,11 +122,11 @@ class TemplateMiner:
                 self._sizes[tid] += 1
                 return MinedLine(tid, False)
         tokens = masked.split()
-        tid = self._match(tokens)
-        if tid is not None:
-            self._sizes[tid] += 1
-            self._remember(masked, tid)
-            return MinedLine(tid, False)
+        matched = self._match(tokens)
+        if matched is not None:
+            self._sizes[matched] += 1
+            self._remember(masked, matched)
+            return MinedLine(matched, False)
         if len(self._templates) >= self.config.max_templates:
             self.cap_hits += 1
             return MinedLine(OVERFLOW_ID, False)
@@ -209,7 +209,7 @@ class TemplateMiner:
             if other == tid or other not in self._templates:
                 continue
             theirs = self._templates[other]
-            if all(a == b or a == PARAM for a, b in zip(tokens, theirs, strict=True)):
+            if all(a in (b, PARAM) for a, b in zip(tokens, theirs, strict=True)):
                 keep, gone = min(other, tid), max(other, tid)
                 self._templates[keep] = list(tokens)
                 self._merge_into(keep, gone)
