@@ -34,7 +34,7 @@ class SampleRing:
     >>> ring = SampleRing(4)
     >>> for t in range(6):
     ...     ring.add(float(t), float(t * 10))
-    >>> ring.values_between(0.0, 4.5).tolist()
+    >>> sorted(ring.values_between(0.0, 4.5).tolist())
     [20.0, 30.0, 40.0]
     """
 
@@ -59,7 +59,7 @@ class SampleRing:
         self.count = min(self.count + 1, len(self._t))
 
     def values_between(self, start: float, end: float) -> np.ndarray:
-        """Finite values with ``start <= time < end``."""
+        """Finite values with ``start <= time < end`` (in ring order, not time order)."""
         mask = (self._t >= start) & (self._t < end) & np.isfinite(self._v)
         return self._v[mask].astype(np.float64)
 
