@@ -1,0 +1,155 @@
+"""OTLP/JSON building blocks shared by the metric and log decoders.
+
+The OTLP/JSON encoding is the Protobuf JSON mapping of the OTLP messages with a few
+rules of its own: keys in lowerCamelCase, 64-bit integers (``timeUnixNano``,
+``asInt``, ``count``, ``bucketCounts``) as decimal strings (numbers are accepted too),
+enums as integers, trace and span ids in hex, and fields at their default value left
+out (so a missing ``count`` is 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ingest.contract import parse_timestamp
+from ingest.exceptions import DecodeError, Reason
+
+FORMAT = "otlp"
+_MAX_NANOS = 7258118400 * 10**9
+
+
+def any_value(value: Any) -> Any:
+    """The plain Python value of an OTLP ``AnyValue`` object.
+
+    >>> any_value({"intValue": "10"}), any_value({"arrayValue": {"values": [
+    ...     {"stringValue": "a"}, {"boolValue": True}]}})
+    (10, ['a', True])
+    """
+    if not isinstance(value, dict) or not value:
+        return None
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:
+        try:
+            return int(value["intValue"])
+        except (TypeError, ValueError):
+            return value["intValue"]
+    if "doubleValue" in value:
+        return value["doubleValue"]
+    if "boolValue" in value:
+        return value["boolValue"]
+    if "arrayValue" in value:
+        items = (value["arrayValue"] or {}).get("values") or []
+        return [any_value(item) for item in items]
+    if "kvlistValue" in value:
+        return attributes((value["kvlistValue"] or {}).get("values"), as_text=False)
+    if "bytesValue" in value:
+        return value["bytesValue"]
+    return None
+
+
+def as_text(value: Any) -> str | None:
+    """A plain value as label text: strings as they are, the rest as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+def attributes(items: Any, *, as_text: bool = True) -> dict[str, Any]:
+    """A ``KeyValue`` list as a dict (values as label text when ``as_text``).
+
+    >>> attributes([{"key": "service.name", "value": {"stringValue": "api"}},
+    ...             {"key": "retries", "value": {"intValue": "3"}}])
+    {'service.name': 'api', 'retries': '3'}
+    """
+    if not items:
+        return {}
+    if not isinstance(items, list):
+        raise DecodeError(Reason.WRONG_TYPE, "'attributes' must be an array")
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            raise DecodeError(Reason.WRONG_TYPE, "an attribute must be {key, value}")
+        plain = any_value(item.get("value"))
+        if plain is None:
+            continue
+        out[item["key"]] = _text(plain) if as_text else plain
+    return out
+
+
+def _text(value: Any) -> str:
+    text = as_text(value)
+    return "" if text is None else text
+
+
+def nanos(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
+    """Epoch seconds of a ``*UnixNano`` field (string or number); None when 0/absent."""
+    raw = obj.get(name)
+    if raw is None or raw == 0 or raw == "0":
+        if required:
+            raise DecodeError(Reason.MISSING_FIELD, f"missing field '{name}'")
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise DecodeError(
+            Reason.INVALID_VALUE, f"'{name}' must be an integer of nanoseconds, got {raw!r}"
+        ) from None
+    if value < 0 or value > _MAX_NANOS:
+        raise DecodeError(Reason.INVALID_VALUE, f"'{name}' is out of range: {raw!r}")
+    return parse_timestamp(value / 1e9, name)
+
+
+def integer(obj: dict[str, Any], name: str) -> int:
+    """A 64-bit integer field (string or number); 0 when absent."""
+    raw = obj.get(name)
+    if raw is None:
+        return 0
+    if isinstance(raw, bool):
+        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be an integer")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise DecodeError(
+            Reason.INVALID_VALUE, f"'{name}' must be an integer, got {raw!r}"
+        ) from None
+
+
+def double(raw: Any, name: str) -> float:
+    """A double field: a number, or the Protobuf JSON strings ``NaN``/``Infinity``."""
+    if isinstance(raw, bool):
+        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a number")
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+    raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a number, got {raw!r}")
+
+
+def array(obj: dict[str, Any], name: str) -> list[Any]:
+    """A repeated field: an array, empty when absent."""
+    raw = obj.get(name)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be an array")
+    return raw
+
+
+def first_array(obj: dict[str, Any], *names: str) -> tuple[str, list[Any]]:
+    """The first present repeated field among ``names`` (older OTLP names come last)."""
+    for name in names:
+        if name in obj:
+            return name, array(obj, name)
+    return names[0], []
