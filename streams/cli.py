@@ -1,0 +1,111 @@
+"""The ``aiops`` command line: local Kafka, topics, the worker, and tools to watch it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from streams.config import Settings, load_settings
+from streams.exceptions import StreamsError
+
+console = Console(stderr=True, highlight=False)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, os.environ)
+
+
+def _cmd_kafka(args: argparse.Namespace) -> int:
+    from streams.localkafka import LocalKafka, broker_answers
+
+    settings = _settings(args)
+    kafka = LocalKafka(settings.local_kafka, say=lambda line: console.print(f"[cyan]kafka[/] {line}"))
+    external = settings.kafka.bootstrap != kafka.bootstrap
+    if args.action == "up":
+        if external:
+            if asyncio.run(broker_answers(settings.kafka.bootstrap)):
+                console.print(f"using the broker at {settings.kafka.bootstrap}")
+                return 0
+            console.print(f"[red]no broker answers at {settings.kafka.bootstrap}[/]")
+            return 1
+        with console.status("starting the local Kafka broker ..."):
+            kafka.up()
+        return 0
+    if args.action == "down":
+        kafka.down()
+        return 0
+    if args.action == "reset":
+        kafka.reset()
+        console.print(f"deleted {kafka.data_dir}")
+        return 0
+    status = kafka.status()
+    answers = asyncio.run(broker_answers(settings.kafka.bootstrap))
+    console.print(
+        f"local broker: {'running (pid %s)' % status.pid if status.running else 'stopped'}; "
+        f"data {status.data_dir}; log {status.log_file}\n"
+        f"{settings.kafka.bootstrap}: {'answering' if answers else 'not answering'}"
+    )
+    return 0 if answers else 1
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    created = asyncio.run(ensure_topics(settings))
+    for name in settings.topics.all_names():
+        console.print(f"{name}{'  (created)' if name in created else ''}")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    return run_worker(_settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiops", description="aiops-stream: event-driven AIOps over Kafka"
+    )
+    parser.add_argument(
+        "-c", "--config", help="YAML settings file (default: $AIOPS_CONFIG, else built-in defaults)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    kafka = sub.add_parser("kafka", help="run a local Apache Kafka broker (KRaft, 127.0.0.1)")
+    kafka.add_argument("action", choices=["up", "down", "status", "reset"])
+    kafka.set_defaults(func=_cmd_kafka)
+
+    topics = sub.add_parser("topics", help="create the configured topics if missing")
+    topics.set_defaults(func=_cmd_topics)
+
+    worker = sub.add_parser("worker", help="run the stream processing worker")
+    worker.set_defaults(func=_cmd_worker)
+
+    from streams.tools import register_tools
+
+    register_tools(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except StreamsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

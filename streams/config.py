@@ -1,0 +1,213 @@
+"""One settings object, read once at start-up from a YAML file and ``AIOPS_*`` variables.
+
+Precedence: defaults < YAML file (``--config`` or ``AIOPS_CONFIG``) < environment.
+Environment variables name a key by its path with ``__`` between levels, e.g.
+``AIOPS_TOPICS__PARTITIONS=8``; a few common ones have short forms (see ``ENV_ALIASES``).
+A bad value stops start-up with a :class:`~streams.exceptions.ConfigError` naming the file
+(or variable), the key and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from streams.exceptions import ConfigError
+
+ENV_PREFIX = "AIOPS_"
+ENV_ALIASES = {
+    "AIOPS_KAFKA_BOOTSTRAP": ("kafka", "bootstrap"),
+    "AIOPS_SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "AIOPS_SLACK_WEBHOOK_URL": ("slack", "webhook_url"),
+    "AIOPS_SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "AIOPS_LOG_LEVEL": ("worker", "log_level"),
+}
+_NOT_KEYS = {"AIOPS_CONFIG"}
+
+
+class _Section(BaseModel, frozen=True, extra="forbid"):
+    pass
+
+
+class KafkaSettings(_Section):
+    """How clients reach Kafka. Security settings pass through to aiokafka."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    client_id: str = "aiops-stream"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        for hostport in value.split(","):
+            host, sep, port = hostport.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+
+class TopicSettings(_Section):
+    """Topic names and how they are created when missing."""
+
+    metrics: str = "telemetry.metrics"
+    logs: str = "telemetry.logs"
+    anomalies: str = "aiops.anomalies"
+    incidents: str = "aiops.incidents"
+    actions: str = "aiops.actions"
+    deadletter: str = "aiops.deadletter"
+    control: str = "aiops.control"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=10)
+
+    def all_names(self) -> list[str]:
+        return [
+            self.metrics,
+            self.logs,
+            self.anomalies,
+            self.incidents,
+            self.actions,
+            self.deadletter,
+            self.control,
+        ]
+
+
+class WorkerSettings(_Section):
+    """The Faust worker process."""
+
+    app_id: str = "aiops-stream"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    datadir: str = "~/.local/state/aiops-stream"
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    commit_interval_s: float = Field(default=1.0, gt=0)
+
+
+class LocalKafkaSettings(_Section):
+    """The broker that ``aiops kafka up`` fetches from Maven Central and runs."""
+
+    version: str = Field(default="4.4.0", pattern=r"^4\.\d+\.\d+$")
+    home: str = "~/.cache/aiops-stream"
+    port: int = Field(default=9092, ge=1, le=65535)
+    controller_port: int = Field(default=9093, ge=1, le=65535)
+    heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
+    max_message_bytes: int = Field(default=8 * 1_048_576, ge=1024)
+
+
+class SlackSettings(_Section):
+    """Slack delivery; unset tokens mean messages are rendered locally."""
+
+    bot_token: str | None = Field(default=None, repr=False)
+    webhook_url: str | None = Field(default=None, repr=False)
+    signing_secret: str | None = Field(default=None, repr=False)
+    base_url: str = "https://slack.com/api/"
+    default_channel: str = "#incidents"
+
+
+class Settings(_Section):
+    """Every setting of aiops-stream; see ``docs/configuration.md``."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    worker: WorkerSettings = WorkerSettings()
+    local_kafka: LocalKafkaSettings = LocalKafkaSettings()
+    slack: SlackSettings = SlackSettings()
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[tuple[str, ...], Any]]:
+    out: dict[str, tuple[tuple[str, ...], Any]] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_KEYS:
+            continue
+        if name in ENV_ALIASES:
+            path = ENV_ALIASES[name]
+        elif "__" in name:
+            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        else:
+            continue  # AIOPS_* names that are not settings (e.g. test switches)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, dict | list) or value is None:
+            value = raw if value is None else value
+        out[name] = (path, value)
+    return out
+
+
+def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _describe(err: ValidationError, origin: Mapping[tuple[str, ...], str]) -> str:
+    lines = []
+    for item in err.errors():
+        loc = tuple(str(p) for p in item["loc"])
+        key = ".".join(loc)
+        where = next(
+            (origin[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origin), None
+        )
+        problem = item["msg"]
+        if item["type"] == "extra_forbidden":
+            problem = "unknown key"
+        got = item.get("input")
+        shown = "" if item["type"] == "extra_forbidden" else f" (got {got!r})"
+        lines.append(f"  {where + ': ' if where else ''}key '{key}': {problem}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the settings once: YAML file (optional), then ``AIOPS_*`` overrides.
+
+    >>> load_settings(env={"AIOPS_TOPICS__PARTITIONS": "8"}).topics.partitions
+    8
+    """
+    env = env if env is not None else {}
+    if path is None and env.get("AIOPS_CONFIG"):
+        path = env["AIOPS_CONFIG"]
+    data: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    if path is not None:
+        file = Path(path)
+        try:
+            loaded = yaml.safe_load(file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {file} is not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {file}: the top level must be a mapping of sections")
+        data = loaded
+        for key, section in loaded.items():
+            origin[(str(key),)] = str(file)
+            if isinstance(section, dict):
+                for sub in section:
+                    origin[(str(key), str(sub))] = str(file)
+    for name, (key_path, value) in _env_overrides(env).items():
+        _set_path(data, key_path, value)
+        origin[key_path] = f"environment variable {name}"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration:\n" + _describe(exc, origin)) from None

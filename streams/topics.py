@@ -1,0 +1,42 @@
+"""Creating the project's topics at start-up, with partitions from configuration."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.config import Settings
+from streams.kafka_clients import client_options
+
+
+async def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
+    """Create the configured topics that do not exist yet; return the ones created."""
+    topics = settings.topics
+    wanted = names if names is not None else topics.all_names()
+    admin = AIOKafkaAdminClient(**client_options(settings.kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return []
+        configs = {
+            topics.deadletter: {"max.message.bytes": str(8 * 1_048_576)},
+            topics.incidents: {"cleanup.policy": "compact,delete"},
+        }
+        new = [
+            NewTopic(
+                name=name,
+                num_partitions=topics.partitions,
+                replication_factor=topics.replication_factor,
+                topic_configs=configs.get(name, {}),
+            )
+            for name in missing
+        ]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another worker created them at the same moment
+        return missing
+    finally:
+        await admin.close()
