@@ -41,6 +41,10 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
         silently.
     new_template_threshold
         Minimum severity (0..1) of a new template for it to be reported.
+    alert_severity
+        Severity from which a single line counts as an alert on its own
+        (:attr:`LineVerdict.alert`); 0.85 means a level of error or worse together with a
+        failure word.
     bucket_seconds
         Width of the count buckets of rate detection (event time).
     baseline_halflife_buckets
@@ -66,6 +70,7 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
     miner: MinerConfig = MinerConfig()
     warmup_lines: int = Field(default=200, ge=0)
     new_template_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    alert_severity: float = Field(default=0.85, ge=0.0, le=1.0)
     bucket_seconds: float = Field(default=60.0, gt=0)
     baseline_halflife_buckets: float = Field(default=30.0, gt=0)
     warmup_buckets: int = Field(default=10, ge=1)

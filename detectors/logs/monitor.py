@@ -91,12 +91,15 @@ class LineVerdict:
         Whether the line created its template.
     severity
         0..1 from the line's level and the failure words of its template.
+    alert
+        Whether the severity reaches ``alert_severity``.
     """
 
     template_id: int
     template: str
     is_new: bool
     severity: float
+    alert: bool
 
 
 class _Service:
@@ -217,7 +220,8 @@ class LogMonitor:
                 )
             )
         self._anomalies += len(anomalies)
-        return LineVerdict(tid, text, mined.is_new, severity), anomalies
+        alert = severity >= self.config.alert_severity
+        return LineVerdict(tid, text, mined.is_new, severity, alert), anomalies
 
     def tick(self, now: float) -> list[Anomaly]:
         """Close every bucket that ended by ``now`` (event-time clock) in every service."""
