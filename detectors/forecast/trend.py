@@ -81,7 +81,7 @@ class RobustTrend:
     bucket_seconds
         Samples are averaged into buckets of this width; the line is fitted on bucket means.
     lookback_seconds
-        Length of the fit window.
+        Length of the fit window (stretched to hold ``min_points`` buckets on sparse series).
     season_seconds
         Period of the seasonal profile to remove, or ``None``.
     season_alpha
@@ -206,7 +206,8 @@ class RobustTrend:
     def _add(self, x: float, y: float) -> None:
         window = self.window
         window.append((x, y))
-        while window[0][0] <= x - self.lookback_buckets:
+        # Sparse series keep at least ``min_points`` buckets, even beyond the lookback.
+        while len(window) > self.min_points and window[0][0] <= x - self.lookback_buckets:
             self._accumulate(*window.popleft(), sign=-1.0)
         self.added += 1
         if self.added >= self.lookback_buckets:
