@@ -156,7 +156,7 @@ def decode_log_message(
     >>> cfg = LogIngestConfig(aliases={"sshd": "auth"})
     >>> d = decode_log_message(b"<38>Nov 26 18:00:00 bastion sshd[811]: Failed password "
     ...                        b"for root from 10.0.0.9 port 22 ssh2", config=cfg,
-    ...                        max_bytes=65536, received_at=1795730400.0)
+    ...                        max_bytes=65536, received_at=1795716000.0)
     >>> e = d.events[0]
     >>> e.service, e.host, e.level, e.message
     ('auth', 'bastion', 'info', 'Failed password for root from 10.0.0.9 port 22 ssh2')

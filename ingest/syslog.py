@@ -238,7 +238,7 @@ def parse_line(line: str, *, received_at: float, default_tz: tzinfo = UTC) -> Sy
     >>> r.format.value, r.host, r.app_name, r.level, r.message, r.structured_data
     ('rfc5424', 'web-1', 'nginx', 'notice', 'GET /cart 500', (('m@1.svc', 'shop'),))
     >>> r = parse_line("<38>Nov 26 18:00:00 web-1 sshd[811]: Accepted key for bob",
-    ...                received_at=1795730400.0)
+    ...                received_at=1795716000.0)
     >>> r.format.value, r.host, r.app_name, r.proc_id, r.level, r.message
     ('rfc3164', 'web-1', 'sshd', '811', 'info', 'Accepted key for bob')
     >>> parse_line("2026-11-26 18:00:01,250 ERROR db down", received_at=0).level
