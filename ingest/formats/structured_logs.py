@@ -7,7 +7,7 @@ it first at the cost of a few key lookups:
 * OTLP: an object with ``resourceLogs`` (the Collector's Kafka exporter, ``otlp_json``);
 * Vector: records with ``source_type`` (every Vector source sets it);
 * Fluent Bit: records with ``@timestamp`` (the Kafka output's ``timestamp_key``) or
-  ``kubernetes`` metadata, carrying a ``log`` or ``message`` field.
+  ``kubernetes`` metadata (the ``kubernetes`` filter).
 
 Kubernetes metadata names the service: the ``app.kubernetes.io/name`` or ``app`` pod
 label, else the container name (configurable, see :class:`AgentLogMapping`).
@@ -340,7 +340,7 @@ def structured_log_format(parsed: Any) -> str | None:
         return "otlp" if probe is parsed else None
     if "source_type" in probe:
         return "vector"
-    if ("@timestamp" in probe or "kubernetes" in probe) and ("log" in probe or "message" in probe):
+    if "@timestamp" in probe or "kubernetes" in probe:
         return "fluentbit"
     return None
 
