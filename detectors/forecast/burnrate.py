@@ -93,6 +93,7 @@ class BurnRateTracker:
         self.cum_err: list[float] = []
         self.cum_tot: list[float] = []
         self.bucket: int | None = None
+        self.first_bucket: int | None = None
         self.err = 0.0
         self.tot = 0.0
         self.severity: str | None = None
@@ -118,6 +119,8 @@ class BurnRateTracker:
             result = self._evaluate(event.timestamp)
         if self.bucket is None or k > self.bucket:
             self.bucket = k
+        if self.first_bucket is None:
+            self.first_bucket = k
         self.err += err
         self.tot += tot
         return result
@@ -156,12 +159,19 @@ class BurnRateTracker:
         return self.cum_err[-1] - base_err, self.cum_tot[-1] - base_tot
 
     def burn_rates(self) -> list[BurnSample]:
-        """Burn rates of every window pair over the closed buckets."""
-        if not self.ks:
+        """Burn rates of the window pairs whose long window the history already covers.
+
+        A window that is not yet full would judge the budget on too little time: one bad
+        hour after a restart would look like a bad three days.
+        """
+        if not self.ks or self.first_bucket is None:
             return []
         budget = self.rule.budget
+        seen = (self.ks[-1] - self.first_bucket + 1) * self.rule.bucket_seconds
         out = []
         for window in self.rule.windows:
+            if seen < window.long_seconds:
+                continue
             long_err, long_tot = self._window_sums(window.long_seconds)
             short_err, short_tot = self._window_sums(window.short_seconds)
             long_ratio = long_err / long_tot if long_tot > 0 else 0.0
@@ -179,6 +189,8 @@ class BurnRateTracker:
 
     def _evaluate(self, now: float) -> Anomaly | None:
         samples = self.burn_rates()
+        if not samples:
+            return None
         firing = [
             s
             for s in samples
@@ -244,6 +256,7 @@ class BurnRateTracker:
             "cum_err": self.cum_err,
             "cum_tot": self.cum_tot,
             "bucket": self.bucket,
+            "first_bucket": self.first_bucket,
             "err": self.err,
             "tot": self.tot,
             "severity": self.severity,
@@ -262,6 +275,7 @@ class BurnRateTracker:
         tracker.cum_err = [float(v) for v in state["cum_err"]]
         tracker.cum_tot = [float(v) for v in state["cum_tot"]]
         tracker.bucket = state["bucket"]
+        tracker.first_bucket = state["first_bucket"]
         tracker.err = float(state["err"])
         tracker.tot = float(state["tot"])
         tracker.severity = state["severity"]

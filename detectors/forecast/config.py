@@ -191,7 +191,8 @@ class BurnRateRule(BaseModel, frozen=True, extra="forbid"):
         Label names that split a service into separate SLOs (e.g. ``["route"]``); series are
         summed within a group, so hosts add up.
     windows
-        Burn-rate conditions; defaults to the SRE workbook's four.
+        Burn-rate conditions; defaults to the SRE workbook's four. A pair is evaluated once
+        the history covers its long window (after a restart, restore the state to keep it).
     bucket_seconds
         Resolution of the counters' history.
     min_events
