@@ -40,17 +40,22 @@ def _credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(context) if context is not None else None
 
 
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic whose keys and values are bytes, passed through as they are."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
 class FaustPublisher(Publisher):
     """Publishes to the output topics through the app's producer."""
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         t = settings.topics
-        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-               "value_serializer": "raw"}
-        self.deadletter_topic = app.topic(t.deadletter, **raw)
-        self.anomalies_topic = app.topic(t.anomalies, **raw)
-        self.incidents_topic = app.topic(t.incidents, **raw)
-        self.actions_topic = app.topic(t.actions, **raw)
+        self.deadletter_topic = raw_topic(app, t.deadletter)
+        self.anomalies_topic = raw_topic(app, t.anomalies)
+        self.incidents_topic = raw_topic(app, t.incidents)
+        self.actions_topic = raw_topic(app, t.actions)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         fut = await self.deadletter_topic.send(
@@ -97,10 +102,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     pipe = pipeline or Pipeline(settings=settings, publisher=publisher)
     pipe.publisher = publisher
     t = settings.topics
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-           "value_serializer": "raw"}
 
-    @app.agent(app.topic(t.metrics, **raw), name="metrics")
+    @app.agent(raw_topic(app, t.metrics), name="metrics")
     async def metrics_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             msg = event.message
@@ -108,7 +111,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                 event.value, Origin(msg.topic, msg.partition, msg.offset), msg.key
             )
 
-    @app.agent(app.topic(t.logs, **raw), name="logs")
+    @app.agent(raw_topic(app, t.logs), name="logs")
     async def logs_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             msg = event.message

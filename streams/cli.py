@@ -24,7 +24,9 @@ def _cmd_kafka(args: argparse.Namespace) -> int:
     from streams.localkafka import LocalKafka, broker_answers
 
     settings = _settings(args)
-    kafka = LocalKafka(settings.local_kafka, say=lambda line: console.print(f"[cyan]kafka[/] {line}"))
+    kafka = LocalKafka(
+        settings.local_kafka, say=lambda line: console.print(f"[cyan]kafka[/] {line}")
+    )
     external = settings.kafka.bootstrap != kafka.bootstrap
     if args.action == "up":
         if external:
@@ -46,7 +48,7 @@ def _cmd_kafka(args: argparse.Namespace) -> int:
     status = kafka.status()
     answers = asyncio.run(broker_answers(settings.kafka.bootstrap))
     console.print(
-        f"local broker: {'running (pid %s)' % status.pid if status.running else 'stopped'}; "
+        f"local broker: {f'running (pid {status.pid})' if status.running else 'stopped'}; "
         f"data {status.data_dir}; log {status.log_file}\n"
         f"{settings.kafka.bootstrap}: {'answering' if answers else 'not answering'}"
     )

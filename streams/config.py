@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from streams.exceptions import ConfigError
 
 ENV_PREFIX = "AIOPS_"
-ENV_ALIASES = {
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "AIOPS_KAFKA_BOOTSTRAP": ("kafka", "bootstrap"),
     "AIOPS_SLACK_BOT_TOKEN": ("slack", "bot_token"),
     "AIOPS_SLACK_WEBHOOK_URL": ("slack", "webhook_url"),
@@ -29,8 +29,8 @@ ENV_ALIASES = {
 _NOT_KEYS = {"AIOPS_CONFIG"}
 
 
-class _Section(BaseModel, frozen=True, extra="forbid"):
-    pass
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class KafkaSettings(_Section):
@@ -161,9 +161,7 @@ def _describe(err: ValidationError, origin: Mapping[tuple[str, ...], str]) -> st
     for item in err.errors():
         loc = tuple(str(p) for p in item["loc"])
         key = ".".join(loc)
-        where = next(
-            (origin[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origin), None
-        )
+        where = next((origin[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origin), None)
         problem = item["msg"]
         if item["type"] == "extra_forbidden":
             problem = "unknown key"
@@ -173,9 +171,7 @@ def _describe(err: ValidationError, origin: Mapping[tuple[str, ...], str]) -> st
     return "\n".join(lines)
 
 
-def load_settings(
-    path: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings once: YAML file (optional), then ``AIOPS_*`` overrides.
 
     >>> load_settings(env={"AIOPS_TOPICS__PARTITIONS": "8"}).topics.partitions

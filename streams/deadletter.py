@@ -39,7 +39,12 @@ class DeadLetter:
 
     @classmethod
     def from_error(
-        cls, origin: Origin, error: DecodeError, original: bytes, *, index: int | None = None,
+        cls,
+        origin: Origin,
+        error: DecodeError,
+        original: bytes,
+        *,
+        index: int | None = None,
         key: bytes | None = None,
     ) -> DeadLetter:
         return cls(origin, str(error.reason), error.detail, original, index, key)

@@ -9,6 +9,7 @@ stops it cleanly. Nothing here is needed when ``AIOPS_KAFKA_BOOTSTRAP`` points a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -61,13 +62,11 @@ async def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
         await asyncio.wait_for(admin.start(), timeout)
         await asyncio.wait_for(admin.describe_cluster(), timeout)
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+    except Exception:
         return False
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await admin.close()
-        except Exception:  # noqa: BLE001
-            pass
         quiet.setLevel(level)
 
 
@@ -220,7 +219,12 @@ class LocalKafka:
             raise LocalKafkaError(f"kafka StorageTool random-uuid failed: {uuid.stderr[-2000:]}")
         fmt = subprocess.run(
             self._java_cmd(
-                java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
+                java,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
                 str(self.config_file),
             ),
             capture_output=True,
@@ -270,7 +274,9 @@ class LocalKafka:
         self.resolve_jars()
         self.write_config()
         self.format_storage(java)
-        self.say(f"starting Kafka {self.settings.version} on {self.bootstrap} (log: {self.log_file})")
+        self.say(
+            f"starting Kafka {self.settings.version} on {self.bootstrap} (log: {self.log_file})"
+        )
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 self._java_cmd(java, "kafka.Kafka", str(self.config_file)),

@@ -55,9 +55,7 @@ class Pipeline:
     def health(self) -> dict[str, Any]:
         return {"accepted": dict(self._accepted)}
 
-    async def _route_errors(
-        self, decoded: Decoded[Any], origin: Origin, key: bytes | None
-    ) -> None:
+    async def _route_errors(self, decoded: Decoded[Any], origin: Origin, key: bytes | None) -> None:
         for err in decoded.errors:
             await self._dead_letter(
                 DeadLetter.from_error(origin, err.error, err.raw, index=err.index, key=key)
@@ -65,8 +63,13 @@ class Pipeline:
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
         EVENTS_DEADLETTERED.labels(letter.origin.topic, letter.reason).inc()
-        log.debug("dead letter from %s/%s/%s: %s", letter.origin.topic,
-                  letter.origin.partition, letter.origin.offset, letter.detail)
+        log.debug(
+            "dead letter from %s/%s/%s: %s",
+            letter.origin.topic,
+            letter.origin.partition,
+            letter.origin.offset,
+            letter.detail,
+        )
         await self.publisher.dead_letter(letter)
 
     async def on_metrics_message(
@@ -82,9 +85,7 @@ class Pipeline:
         await self._route_errors(decoded, origin, key)
         if decoded.events:
             EVENTS_ACCEPTED.labels(origin.topic).inc(len(decoded.events))
-            self._accepted[origin.topic] = self._accepted.get(origin.topic, 0) + len(
-                decoded.events
-            )
+            self._accepted[origin.topic] = self._accepted.get(origin.topic, 0) + len(decoded.events)
             await self.on_metrics(decoded.events, origin)
 
     async def on_logs_message(
@@ -100,9 +101,7 @@ class Pipeline:
         await self._route_errors(decoded, origin, key)
         if decoded.events:
             EVENTS_ACCEPTED.labels(origin.topic).inc(len(decoded.events))
-            self._accepted[origin.topic] = self._accepted.get(origin.topic, 0) + len(
-                decoded.events
-            )
+            self._accepted[origin.topic] = self._accepted.get(origin.topic, 0) + len(decoded.events)
             await self.on_logs(decoded.events, origin)
 
     async def on_metrics(self, events: Sequence[MetricEvent], origin: Origin) -> None:

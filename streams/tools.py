@@ -3,13 +3,169 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from rich.console import Console
+
+from streams.config import Settings, load_settings
+from streams.deadletter import parse_headers
+from streams.kafka_clients import client_options
+
+out = Console(highlight=False)
+
+TOPIC_KINDS = ("metrics", "logs", "anomalies", "incidents", "actions", "deadletter", "control")
+
+
+def _topic(settings: Settings, name: str) -> str:
+    return str(getattr(settings.topics, name)) if name in TOPIC_KINDS else name
+
+
+async def send_lines(settings: Settings, topic: str, lines: list[bytes]) -> int:
+    """Produce one message per non-empty line."""
+    producer = AIOKafkaProducer(**client_options(settings.kafka), linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, line) for line in lines if line.strip()]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(futures)
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, os.environ)
+    if args.file in (None, "-"):
+        data = sys.stdin.buffer.read()
+    else:
+        data = Path(args.file).read_bytes()
+    lines = data.splitlines()
+    topic = _topic(settings, args.topic)
+    sent = asyncio.run(send_lines(settings, topic, lines))
+    out.print(f"sent {sent} messages to {topic}")
+    return 0
+
+
+def format_record(kind: str, key: bytes | None, value: bytes, headers: Any) -> str:
+    """One line (or a few) describing a record of one of the output topics."""
+    if kind == "deadletter":
+        info = parse_headers(list(headers or []))
+        return (
+            f"[red]dead letter[/] {info.get('reason')} from {info.get('topic')}/"
+            f"{info.get('partition')}/{info.get('offset')}: {info.get('detail')}"
+        )
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value[:200].decode(errors="replace")
+    if kind == "incidents" and isinstance(data, dict):
+        causes = ", ".join(
+            f"{c.get('service')}/{c.get('signal')} ({c.get('score', 0):.2f})"
+            for c in (data.get("root_causes") or [])[:3]
+        )
+        colour = {"opened": "red", "updated": "yellow", "resolved": "green"}.get(
+            str(data.get("state")), "white"
+        )
+        return (
+            f"[{colour}]{data.get('state', '?'):8}[/] {data.get('id')} v{data.get('version')} "
+            f"[bold]{data.get('severity', '')}[/] {data.get('title', '')}\n"
+            f"          services: {', '.join(data.get('services') or [])}; root cause: {causes}"
+        )
+    if kind == "actions" and isinstance(data, dict):
+        return (
+            f"[magenta]action[/] {data.get('action')} → {data.get('target')} "
+            f"mode={data.get('mode')} status={data.get('status')} "
+            f"confidence={data.get('confidence')}: {data.get('reason')}"
+        )
+    if kind == "anomalies" and isinstance(data, dict):
+        return (
+            f"[yellow]anomaly[/] {data.get('service')}/{data.get('signal')} "
+            f"{data.get('direction')} score={data.get('score', 0):.2f} "
+            f"value={data.get('value')} expected={data.get('expected')} ({data.get('detector')})"
+        )
+    return orjson.dumps(data).decode()[:300]
+
+
+async def tail(
+    settings: Settings,
+    kind: str,
+    *,
+    from_beginning: bool,
+    limit: int | None,
+    idle_exit_s: float | None,
+    show: Callable[[str], None],
+) -> int:
+    """Print records of one topic as they arrive."""
+    topic = _topic(settings, kind)
+    consumer = AIOKafkaConsumer(
+        **client_options(settings.kafka),
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        consumer.subscribe([topic])
+        idle = 0.0
+        while limit is None or seen < limit:
+            batch = await consumer.getmany(timeout_ms=500)
+            records = [r for recs in batch.values() for r in recs]
+            records.sort(key=lambda r: r.timestamp)
+            for record in records:
+                show(format_record(kind, record.key, record.value or b"", record.headers))
+                seen += 1
+            idle = 0.0 if records else idle + 0.5
+            if idle_exit_s is not None and idle >= idle_exit_s:
+                break
+    finally:
+        await consumer.stop()
+    return seen
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, os.environ)
+    asyncio.run(
+        tail(
+            settings,
+            args.topic,
+            from_beginning=args.from_beginning,
+            limit=args.limit,
+            idle_exit_s=args.idle_exit,
+            show=out.print,
+        )
+    )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(load_settings(args.config, os.environ), speed=args.speed)
 
 
 def register_tools(sub: Any) -> None:
     """Add the tool sub-commands to the ``aiops`` parser."""
-    del sub
+    send = sub.add_parser("send", help="produce one message per line of a file (or stdin)")
+    send.add_argument("topic", help=f"one of {', '.join(TOPIC_KINDS)}, or a topic name")
+    send.add_argument("file", nargs="?", help="file of messages, one per line (default: stdin)")
+    send.set_defaults(func=_cmd_send)
 
+    tail_cmd = sub.add_parser("tail", help="pretty-print records of an output topic")
+    tail_cmd.add_argument("topic", help=f"one of {', '.join(TOPIC_KINDS)}, or a topic name")
+    tail_cmd.add_argument("--from-beginning", action="store_true")
+    tail_cmd.add_argument("--limit", type=int, default=None)
+    tail_cmd.add_argument(
+        "--idle-exit", type=float, default=None, help="stop after this many idle seconds"
+    )
+    tail_cmd.set_defaults(func=_cmd_tail)
 
-def _unused(args: argparse.Namespace) -> int:
-    return 0
+    demo = sub.add_parser("demo", help="replay a sample fault scenario through a fresh worker")
+    demo.add_argument("--speed", type=float, default=60.0, help="replay speed-up factor")
+    demo.set_defaults(func=_cmd_demo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -33,10 +35,8 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> l
             )
             for name in missing
         ]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another worker created them at the same moment
         return missing
     finally:
         await admin.close()

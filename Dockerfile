@@ -1,0 +1,14 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY streams streams
+COPY detectors detectors
+COPY rca rca
+COPY ingest ingest
+COPY benchmarks benchmarks
+RUN pip install --no-cache-dir .
+ENV AIOPS_WORKER__WEB_HOST=0.0.0.0 \
+    AIOPS_WORKER__DATADIR=/var/lib/aiops-stream
+EXPOSE 6066
+ENTRYPOINT ["aiops"]
+CMD ["worker"]
