@@ -212,13 +212,17 @@ def decode_metric_message(
         )
     mapping = config.mapping
     if fmt == "auto":
-        first = payload[:1]
-        if first and first[0] in _WHITESPACE:
-            first = payload.lstrip(_WHITESPACE)[:1]
-        if not first:
-            raise DecodeError(Reason.EMPTY, "message is empty")
-        if first[0] in _JSON_START:
-            return _decode_json_value(load_json(payload, max_bytes), config, state)
+        lead = payload[0] if payload else 32
+        if lead in _WHITESPACE:
+            stripped = payload.lstrip(_WHITESPACE)
+            if not stripped:
+                raise DecodeError(Reason.EMPTY, "message is empty")
+            lead = stripped[0]
+        if lead in _JSON_START:
+            parsed = load_json(payload, max_bytes)
+            if type(parsed) is dict and ("metric" in parsed or "service" in parsed):
+                return decode_objects(parsed, metric_from_obj)  # the contract, unchanged
+            return _decode_json_value(parsed, config, state)
         fmt = detect_text_format(payload[:_DETECT_BYTES])
     if fmt == "influx":
         return decode_influx(
