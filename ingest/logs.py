@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from datetime import tzinfo
+from datetime import UTC, tzinfo
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -124,7 +125,12 @@ class LogIngestConfig(BaseModel, frozen=True, extra="forbid"):
 
     def zone(self) -> tzinfo:
         """The :attr:`timezone` as a tzinfo."""
-        return ZoneInfo(self.timezone)
+        return _zone(self.timezone)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> tzinfo:
+    return UTC if name == "UTC" else ZoneInfo(name)
 
 
 def decode_log_message(
@@ -227,10 +233,10 @@ def _decode_lines(text: str, config: LogIngestConfig, received_at: float) -> Dec
             first, prev = records[-1]
             records[-1] = (first, _continue(prev, line))
             continue
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)
         try:
-            records.append(
-                (index, parse_line(_ANSI.sub("", line), received_at=received_at, default_tz=zone))
-            )
+            records.append((index, parse_line(line, received_at=received_at, default_tz=zone)))
         except (ValueError, OverflowError) as exc:  # dates out of range and the like
             error = DecodeError(Reason.INVALID_VALUE, f"line {index + 1}: {exc}")
             out.errors.append(EventError(index, error, line.encode()))

@@ -244,7 +244,8 @@ def parse_line(line: str, *, received_at: float, default_tz: tzinfo = UTC) -> Sy
     >>> parse_line("2026-11-26 18:00:01,250 ERROR db down", received_at=0).level
     'error'
     """
-    line = _OCTET_COUNT.sub("", line, count=1)
+    if line[:1].isdigit():
+        line = _OCTET_COUNT.sub("", line, count=1)
     if line.startswith("<"):
         m = _RFC5424.match(line)
         if m is not None:

@@ -40,6 +40,7 @@ ERRORS_SIGNAL = "log:errors"
 
 _STATE_VERSION = 1
 _MAX_EXAMPLE_CHARS = 512
+_SEVERITY_CACHE_SIZE = 20_000
 _MAX_CLOSED_BUCKETS = 1000  # buckets closed one by one before fast-forwarding a silence
 
 
@@ -138,6 +139,7 @@ class LogMonitor:
         self.config = config or LogDetectionConfig()
         self._services: dict[str, _Service] = {}
         self._severity = SeverityScorer(self.config.failure_words)
+        self._severity_cache: dict[tuple[str, str | None], float] = {}
         self._alpha = 1.0 - 0.5 ** (1.0 / self.config.baseline_halflife_buckets)
         self._dirty: set[str] = set()
         self._lines = 0
@@ -174,7 +176,7 @@ class LogMonitor:
         mined = service.miner.add(event.message)
         tid = mined.template_id
         text = service.miner.template_text(tid)
-        severity = self._severity.score(text, event.level)
+        severity = self._score(text, event.level)
         service.lines += 1
         self._lines += 1
         self._dirty.add(event.service)
@@ -281,6 +283,16 @@ class LogMonitor:
         return sorted(self._services)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _score(self, text: str, level: str | None) -> float:
+        """Severity of a template at a level, cached: templates repeat, the regex is costly."""
+        key = (text, level)
+        cached = self._severity_cache.get(key)
+        if cached is None:
+            if len(self._severity_cache) >= _SEVERITY_CACHE_SIZE:
+                self._severity_cache.clear()
+            cached = self._severity_cache[key] = self._severity.score(text, level)
+        return cached
 
     def _service(self, name: str) -> _Service:
         service = self._services.get(name)
