@@ -18,6 +18,7 @@ from detectors.events import MetricEvent
 from ingest.contract import Decoded, decode_metrics, decode_objects, load_json, metric_from_obj
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.collectd import decode_collectd, looks_like_collectd
+from ingest.formats.common import fail
 from ingest.formats.cumulative import CumulativeState
 from ingest.formats.graphite import decode_graphite
 from ingest.formats.influx import decode_influx
@@ -240,7 +241,10 @@ def decode_metric_message(
             rate_suffix=config.rate_suffix,
             missing_timestamp_now=config.missing_timestamp == "now",
         )
-    parsed = load_json(payload, max_bytes)
+    try:
+        parsed = load_json(payload, max_bytes)
+    except DecodeError as exc:
+        raise fail(fmt, "", exc.reason, exc.detail) from None
     if fmt == "otlp":
         return decode_otlp_metrics(
             parsed,

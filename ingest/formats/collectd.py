@@ -17,12 +17,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import orjson
-
 from detectors.events import MetricEvent
 from ingest.contract import Decoded, parse_timestamp
 from ingest.exceptions import DecodeError, Reason
-from ingest.formats.common import add_error, counter_rate, fail
+from ingest.formats.common import add_error, counter_rate, dumps, fail
 from ingest.formats.cumulative import CumulativeState
 from ingest.formats.mapping import CollectdMapping, split_labels
 
@@ -168,7 +166,7 @@ def decode_collectd(
             where = f"[{index}]"
             if isinstance(item, dict):
                 where += f" ({_identity(item)})"
-            add_error(out, index, fail(FORMAT, where, exc.reason, exc.detail), orjson.dumps(item))
+            add_error(out, index, fail(FORMAT, where, exc.reason, exc.detail), dumps(item))
             continue
         out.events.extend(events)
     return out

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import orjson
+
 from detectors.events import Labels, MetricEvent
 from ingest.contract import Decoded, EventError
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.cumulative import CumulativeState
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes of a parsed element, for dead letters; never raises.
+
+    Falls back to the standard library for what orjson refuses (integers beyond 64 bits,
+    which another JSON parser may have produced).
+    """
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, default=repr).encode()
 
 
 def fail(fmt: str, where: str, reason: Reason, detail: str) -> DecodeError:

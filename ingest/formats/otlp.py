@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ingest.contract import parse_timestamp
 from ingest.exceptions import DecodeError, Reason
+from ingest.formats.common import dumps
 
 FORMAT = "otlp"
 _MAX_NANOS = 7258118400 * 10**9
@@ -60,7 +59,7 @@ def as_text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    return orjson.dumps(value).decode()
+    return dumps(value).decode()
 
 
 def attributes(items: Any, *, as_text: bool = True) -> dict[str, Any]:

@@ -19,12 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from detectors.events import Labels, MetricEvent
 from ingest.contract import Decoded
 from ingest.exceptions import DecodeError, Reason
-from ingest.formats.common import add_error, counter_rate, fail
+from ingest.formats.common import add_error, counter_rate, dumps, fail
 from ingest.formats.cumulative import CumulativeState, Increase
 from ingest.formats.histogram import explicit_quantiles, exponential_quantiles, quantile_suffix
 from ingest.formats.mapping import OtlpMapping, take_first
@@ -392,7 +390,7 @@ def decode_otlp_metrics(
                 out,
                 ordinal,
                 fail(FORMAT, where_r, exc.reason, exc.detail),
-                orjson.dumps(resource_metrics),
+                dumps(resource_metrics),
             )
             continue
         for s, scope_metrics in enumerate(scopes):
@@ -423,7 +421,7 @@ def decode_otlp_metrics(
                         out,
                         ordinal,
                         fail(FORMAT, where, exc.reason, exc.detail),
-                        orjson.dumps(metric),
+                        dumps(metric),
                     )
                     continue
                 out.events.extend(events)

@@ -15,12 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import orjson
-
 from detectors.events import MetricEvent
 from ingest.contract import Decoded, parse_timestamp
 from ingest.exceptions import DecodeError, Reason
-from ingest.formats.common import add_error, counter_rate, fail
+from ingest.formats.common import add_error, counter_rate, dumps, fail
 from ingest.formats.cumulative import CumulativeState
 from ingest.formats.mapping import PrometheusMapping, matches_any, split_labels
 
@@ -114,7 +112,7 @@ def decode_prometheus(
             event = _sample(item, mapping=mapping, state=state, rate_suffix=rate_suffix)
         except DecodeError as exc:
             where = f"[{index}]" if isinstance(parsed, list) else ""
-            add_error(out, index, fail(FORMAT, where, exc.reason, exc.detail), orjson.dumps(item))
+            add_error(out, index, fail(FORMAT, where, exc.reason, exc.detail), dumps(item))
             continue
         if event is not None:
             out.events.append(event)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, Field
 
 from detectors.events import LogEvent
 from ingest.contract import Decoded, EventError, normalise_level, parse_timestamp
 from ingest.exceptions import DecodeError, Reason
-from ingest.formats.common import fail
+from ingest.formats.common import dumps, fail
 from ingest.formats.mapping import OtlpMapping, take_first
 from ingest.formats.otlp import any_value, array, as_text, attributes, first_array, nanos
 
@@ -180,7 +179,7 @@ def _agent_record(record: Any, mapping: AgentLogMapping, fmt: str) -> LogEvent:
         names = ", ".join(".".join(path) for path in mapping.message)
         raise DecodeError(Reason.MISSING_FIELD, f"the record has none of the fields {names}")
     if not isinstance(message, str):
-        message = orjson.dumps(message).decode()
+        message = dumps(message).decode()
     raw_time: Any = None
     time_path: Path = ()
     for time_path in mapping.timestamp:
@@ -215,7 +214,7 @@ def _decode_agent(parsed: Any, mapping: AgentLogMapping, fmt: str) -> Decoded[Lo
         except DecodeError as exc:
             where = f"[{index}]" if isinstance(parsed, list) else "record"
             out.errors.append(
-                EventError(index, fail(fmt, where, exc.reason, exc.detail), orjson.dumps(record))
+                EventError(index, fail(fmt, where, exc.reason, exc.detail), dumps(record))
             )
     return out
 
@@ -301,7 +300,7 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
                 EventError(
                     ordinal,
                     fail("otlp", f"resourceLogs[{r}]", exc.reason, exc.detail),
-                    orjson.dumps(resource_logs),
+                    dumps(resource_logs),
                 )
             )
             continue
@@ -317,7 +316,7 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
                         EventError(
                             ordinal,
                             fail("otlp", where, exc.reason, exc.detail),
-                            orjson.dumps(record),
+                            dumps(record),
                         )
                     )
     if ordinal < 0:
