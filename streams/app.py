@@ -17,7 +17,7 @@ from streams.config import Settings
 from streams.deadletter import DeadLetter, Origin
 from streams.kafka_clients import ssl_context
 from streams.observability import REGISTRY
-from streams.stages import Pipeline, Publisher
+from streams.stages import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     )
 
 
-class FaustPublisher(Publisher):
+class FaustPublisher:
     """Publishes to the output topics through the app's producer."""
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
@@ -73,9 +73,36 @@ class FaustPublisher(Publisher):
         await fut
 
 
-def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
+class TableCheckpoints:
+    """Detector and engine state in changelog-backed Faust tables, one per store.
+
+    Writes name their partition explicitly (the partition the series' input came from), so
+    they are valid from timers too, and a worker that takes over a partition recovers
+    exactly the state of the series it now owns.
+    """
+
+    def __init__(self, tables: dict[str, Any]) -> None:
+        self.tables = tables
+
+    def get(self, store: str, key: str) -> bytes | None:
+        value = self.tables[store].data.get(key)
+        return value if isinstance(value, bytes) else None
+
+    def put(self, store: str, key: str, value: bytes, partition: int) -> None:
+        table = self.tables[store]
+        table.data[key] = value
+        table.send_changelog(partition, key, value)
+
+    def delete(self, store: str, key: str, partition: int) -> None:
+        table = self.tables[store]
+        table.data.pop(key, None)
+        table.send_changelog(partition, key, None)
+
+
+def create_app(settings: Settings) -> faust.App:
     """Build the worker's Faust app from the settings."""
     worker = settings.worker
+    t = settings.topics
     app = faust.App(
         worker.app_id,
         broker=_broker_url(settings),
@@ -86,8 +113,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         web_host=worker.web_host,
         web_port=worker.web_port,
         web_bind=worker.web_host,
-        topic_partitions=settings.topics.partitions,
-        topic_replication_factor=settings.topics.replication_factor,
+        topic_partitions=t.partitions,
+        topic_replication_factor=t.replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=worker.commit_interval_s,
         producer_max_request_size=8 * 1_048_576,
@@ -98,10 +125,26 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         web_tables_enabled=False,
         stream_wait_empty=False,
     )
-    publisher = FaustPublisher(app, settings)
-    pipe = pipeline or Pipeline(settings=settings, publisher=publisher)
-    pipe.publisher = publisher
-    t = settings.topics
+
+    def table(name: str, partitions: int) -> Any:
+        return app.Table(
+            name,
+            key_type=str,
+            value_type=bytes,
+            partitions=partitions,
+        )
+
+    checkpoints = TableCheckpoints(
+        {
+            "metrics": table("metric-detectors", t.partitions),
+            "forecast": table("forecasters", t.partitions),
+            "logs": table("log-detectors", t.partitions),
+            "engine": table("incident-engine", t.correlation_partitions),
+        }
+    )
+    pipe = Pipeline(
+        settings=settings, publisher=FaustPublisher(app, settings), checkpoints=checkpoints
+    )
 
     @app.agent(raw_topic(app, t.metrics), name="metrics")
     async def metrics_agent(stream: faust.StreamT) -> None:
@@ -116,8 +159,25 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         async for event in stream.events():
             msg = event.message
             await pipe.on_logs_message(
-                event.value, Origin(msg.topic, msg.partition, msg.offset), msg.key
+                event.value,
+                Origin(msg.topic, msg.partition, msg.offset),
+                msg.key,
+                received_at=msg.timestamp,
             )
+
+    @app.agent(raw_topic(app, t.anomalies), name="correlate")
+    async def correlate_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await pipe.on_anomaly_record(event.value or b"", event.message.partition)
+
+    @app.agent(raw_topic(app, t.control), name="control")
+    async def control_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await pipe.on_control_record(event.value or b"", event.message.partition)
+
+    @app.timer(settings.incidents.tick_interval_s)
+    async def tick() -> None:
+        await pipe.tick()
 
     @app.page("/metrics")
     class MetricsView(View):

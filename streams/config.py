@@ -16,6 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from detectors.forecast import ForecastConfig
+from detectors.logs import LogDetectionConfig
+from detectors.metric import MetricDetectionConfig
+from ingest.logs import LogIngestConfig
+from ingest.metrics import MetricIngestConfig
+from rca.config import RcaConfig
 from streams.exceptions import ConfigError
 
 ENV_PREFIX = "AIOPS_"
@@ -67,6 +73,7 @@ class TopicSettings(_Section):
     deadletter: str = "aiops.deadletter"
     control: str = "aiops.control"
     partitions: int = Field(default=4, ge=1, le=1024)
+    correlation_partitions: int = Field(default=1, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=10)
 
     def all_names(self) -> list[str]:
@@ -104,14 +111,30 @@ class LocalKafkaSettings(_Section):
     max_message_bytes: int = Field(default=8 * 1_048_576, ge=1024)
 
 
-class SlackSettings(_Section):
-    """Slack delivery; unset tokens mean messages are rendered locally."""
+class IngestSettings(_Section):
+    """How input messages are decoded (formats, service/host/name mapping)."""
 
-    bot_token: str | None = Field(default=None, repr=False)
-    webhook_url: str | None = Field(default=None, repr=False)
-    signing_secret: str | None = Field(default=None, repr=False)
-    base_url: str = "https://slack.com/api/"
-    default_channel: str = "#incidents"
+    metrics: MetricIngestConfig = MetricIngestConfig()
+    logs: LogIngestConfig = LogIngestConfig()
+
+
+class DetectionSettings(_Section):
+    """Online detectors: per metric series, per log stream, and forecasts."""
+
+    metrics: MetricDetectionConfig = MetricDetectionConfig()
+    logs: LogDetectionConfig = LogDetectionConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    checkpoint_interval_s: float = Field(default=15.0, gt=0)
+
+
+class IncidentSettings(_Section):
+    """Correlation, root cause, remediation and silences; rule files are YAML."""
+
+    engine: RcaConfig = RcaConfig()
+    topology_file: str | None = None
+    remediation_file: str | None = None
+    silences_file: str | None = None
+    tick_interval_s: float = Field(default=1.0, gt=0)
 
 
 class Settings(_Section):
@@ -121,7 +144,9 @@ class Settings(_Section):
     topics: TopicSettings = TopicSettings()
     worker: WorkerSettings = WorkerSettings()
     local_kafka: LocalKafkaSettings = LocalKafkaSettings()
-    slack: SlackSettings = SlackSettings()
+    ingest: IngestSettings = IngestSettings()
+    detection: DetectionSettings = DetectionSettings()
+    incidents: IncidentSettings = IncidentSettings()
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[tuple[str, ...], Any]]:

@@ -1,76 +1,160 @@
-"""What the agents do with a message: decode, dead-letter the bad, detect on the good.
+"""What the agents do with a message: decode, dead-letter the bad, detect, correlate.
 
-The pipeline holds the pure stages (decoders, detectors, incident engine) and a
-:class:`Publisher` for the output topics, so it can be driven by the Faust agents or by a
-benchmark without Kafka.
+The :class:`Pipeline` holds the pure stages (decoders, detectors, incident engine), a
+:class:`Publisher` for the output topics and a :class:`CheckpointStore` for detector state,
+so the Faust agents stay thin and the same code runs in benchmarks without Kafka.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
+import orjson
+
+from detectors.anomaly import Anomaly
 from detectors.events import LogEvent, MetricEvent
-from ingest.contract import Decoded, decode_logs, decode_metrics
+from detectors.forecast import ForecastMonitor
+from detectors.logs import LogMonitor
+from detectors.metric import MetricMonitor
+from ingest.contract import Decoded
 from ingest.exceptions import DecodeError
+from ingest.formats.cumulative import CumulativeState
+from ingest.logs import decode_log_message
+from ingest.metrics import decode_metric_message
+from rca.engine import IncidentEngine, Outcome
+from rca.remediation import load_remediation_rules
+from rca.silences import load_silences
+from rca.topology import load_topology
+from streams.clock import EventClock
 from streams.config import Settings
+from streams.control import apply_command
 from streams.deadletter import DeadLetter, Origin
 from streams.observability import (
+    ACTIONS,
+    ANOMALIES,
     EVENTS_ACCEPTED,
     EVENTS_DEADLETTERED,
+    INCIDENT_CHANGES,
+    INCIDENTS_OPEN,
     MESSAGES_CONSUMED,
+    SERIES_REJECTED,
+    SERIES_TRACKED,
 )
 
 log = logging.getLogger(__name__)
 
+ENGINE_KEY = "engine"
 
-class Publisher:
+
+class Publisher(Protocol):
     """Where the pipeline's output goes (Kafka topics in the worker)."""
 
-    async def dead_letter(self, letter: DeadLetter) -> None:
-        raise NotImplementedError
+    async def dead_letter(self, letter: DeadLetter) -> None: ...
 
-    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
-        raise NotImplementedError
+    async def publish(self, topic: str, key: bytes, value: bytes) -> None: ...
+
+
+class CheckpointStore(Protocol):
+    """Durable detector state by key (a changelog-backed table in the worker)."""
+
+    def get(self, store: str, key: str) -> bytes | None: ...
+
+    def put(self, store: str, key: str, value: bytes, partition: int) -> None: ...
+
+    def delete(self, store: str, key: str, partition: int) -> None: ...
+
+
+class MemoryCheckpoints:
+    """A :class:`CheckpointStore` in memory, for tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str], bytes] = {}
+
+    def get(self, store: str, key: str) -> bytes | None:
+        return self.data.get((store, key))
+
+    def put(self, store: str, key: str, value: bytes, partition: int) -> None:
+        self.data[(store, key)] = value
+
+    def delete(self, store: str, key: str, partition: int) -> None:
+        self.data.pop((store, key), None)
 
 
 class Pipeline:
-    """Decoding and detection for one worker.
+    """Decoding, detection and correlation for one worker.
 
     Parameters
     ----------
     settings
         The worker's settings.
     publisher
-        Output side; set by the app when it is created.
+        Output side.
+    checkpoints
+        Where detector and engine state is saved so a restarted worker resumes.
+    engine
+        The incident engine (built from the settings when not given).
     """
 
-    def __init__(self, *, settings: Settings, publisher: Publisher | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        publisher: Publisher,
+        checkpoints: CheckpointStore,
+        engine: IncidentEngine | None = None,
+    ) -> None:
         self.settings = settings
-        self.publisher = publisher or Publisher()
+        self.publisher = publisher
+        self.checkpoints = checkpoints
         self.max_bytes = settings.worker.max_message_bytes
-        self._accepted = {settings.topics.metrics: 0, settings.topics.logs: 0}
+        det = settings.detection
+        self.metrics = MetricMonitor(det.metrics)
+        self.forecasts = ForecastMonitor(det.forecast)
+        self.logs = LogMonitor(det.logs)
+        inc = settings.incidents
+        self.config_silences = load_silences(inc.silences_file) if inc.silences_file else []
+        self.engine = engine or IncidentEngine(
+            config=inc.engine,
+            topology=load_topology(inc.topology_file) if inc.topology_file else None,
+            rules=load_remediation_rules(inc.remediation_file) if inc.remediation_file else (),
+            silences=self.config_silences,
+        )
+        self.cumulative = CumulativeState()
+        self.clock = EventClock()
+        self._series_partition: dict[str, int] = {}
+        self._service_partition: dict[str, int] = {}
+        self._engine_partition: int | None = None
+        self._last_checkpoint = time.monotonic()
+        self._rejected_seen = 0
+        self.accepted: dict[str, int] = {}
+        self.observers: list[Any] = []  # e.g. the Slack chart window: .observe(MetricEvent)
 
     def health(self) -> dict[str, Any]:
-        return {"accepted": dict(self._accepted)}
+        return {
+            "accepted": dict(self.accepted),
+            "series": self.metrics.stats.series,
+            "log_services": len(self.logs.services()),
+            "open_incidents": len(self.engine.open_incidents),
+        }
 
-    async def _route_errors(self, decoded: Decoded[Any], origin: Origin, key: bytes | None) -> None:
+    # -- input ---------------------------------------------------------------------------
+
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        EVENTS_DEADLETTERED.labels(letter.origin.topic, letter.reason).inc()
+        log.debug("dead letter %s: %s", letter.record_key(), letter.detail)
+        await self.publisher.dead_letter(letter)
+
+    async def _accept(self, decoded: Decoded[Any], origin: Origin, key: bytes | None) -> None:
         for err in decoded.errors:
             await self._dead_letter(
                 DeadLetter.from_error(origin, err.error, err.raw, index=err.index, key=key)
             )
-
-    async def _dead_letter(self, letter: DeadLetter) -> None:
-        EVENTS_DEADLETTERED.labels(letter.origin.topic, letter.reason).inc()
-        log.debug(
-            "dead letter from %s/%s/%s: %s",
-            letter.origin.topic,
-            letter.origin.partition,
-            letter.origin.offset,
-            letter.detail,
-        )
-        await self.publisher.dead_letter(letter)
+        if decoded.events:
+            EVENTS_ACCEPTED.labels(origin.topic).inc(len(decoded.events))
+            self.accepted[origin.topic] = self.accepted.get(origin.topic, 0) + len(decoded.events)
 
     async def on_metrics_message(
         self, payload: bytes | None, origin: Origin, key: bytes | None
@@ -78,34 +162,178 @@ class Pipeline:
         """Handle one message of the metrics topic."""
         MESSAGES_CONSUMED.labels(origin.topic).inc()
         try:
-            decoded = decode_metrics(payload or b"", max_bytes=self.max_bytes)
+            decoded = decode_metric_message(
+                payload or b"",
+                config=self.settings.ingest.metrics,
+                max_bytes=self.max_bytes,
+                state=self.cumulative,
+            )
         except DecodeError as exc:
             await self._dead_letter(DeadLetter.from_error(origin, exc, payload or b"", key=key))
             return
-        await self._route_errors(decoded, origin, key)
-        if decoded.events:
-            EVENTS_ACCEPTED.labels(origin.topic).inc(len(decoded.events))
-            self._accepted[origin.topic] = self._accepted.get(origin.topic, 0) + len(decoded.events)
-            await self.on_metrics(decoded.events, origin)
+        await self._accept(decoded, origin, key)
+        await self.on_metrics(decoded.events, origin.partition)
 
     async def on_logs_message(
-        self, payload: bytes | None, origin: Origin, key: bytes | None
+        self,
+        payload: bytes | None,
+        origin: Origin,
+        key: bytes | None,
+        received_at: float | None = None,
     ) -> None:
         """Handle one message of the logs topic."""
         MESSAGES_CONSUMED.labels(origin.topic).inc()
         try:
-            decoded = decode_logs(payload or b"", max_bytes=self.max_bytes)
+            decoded = decode_log_message(
+                payload or b"",
+                config=self.settings.ingest.logs,
+                max_bytes=self.max_bytes,
+                received_at=received_at,
+            )
         except DecodeError as exc:
             await self._dead_letter(DeadLetter.from_error(origin, exc, payload or b"", key=key))
             return
-        await self._route_errors(decoded, origin, key)
-        if decoded.events:
-            EVENTS_ACCEPTED.labels(origin.topic).inc(len(decoded.events))
-            self._accepted[origin.topic] = self._accepted.get(origin.topic, 0) + len(decoded.events)
-            await self.on_logs(decoded.events, origin)
+        await self._accept(decoded, origin, key)
+        await self.on_logs(decoded.events, origin.partition)
 
-    async def on_metrics(self, events: Sequence[MetricEvent], origin: Origin) -> None:
-        """Valid metric events, in order; detection plugs in here."""
+    # -- detection -----------------------------------------------------------------------
 
-    async def on_logs(self, events: Sequence[LogEvent], origin: Origin) -> None:
-        """Valid log events, in order; detection plugs in here."""
+    def _resume_series(self, key: str) -> None:
+        state = self.checkpoints.get("metrics", key)
+        if state is not None:
+            self.metrics.restore(key, state)
+        for rule in self.settings.detection.forecast.rules:
+            fkey = f"forecast|{rule.name}|{key}"
+            state = self.checkpoints.get("forecast", fkey)
+            if state is not None:
+                self.forecasts.restore(fkey, state)
+
+    async def on_metrics(self, events: Sequence[MetricEvent], partition: int) -> None:
+        """Valid metric events, in order: detect, forecast, remember for ranking."""
+        found: list[Anomaly] = []
+        known = self._series_partition
+        for event in events:
+            key = event.series_key
+            if key not in known:
+                self._resume_series(key)
+                known[key] = partition
+            self.clock.observe(event.timestamp)
+            anomaly = self.metrics.process(event)
+            if anomaly is not None:
+                found.append(anomaly)
+            if self.forecasts.config.rules or self.forecasts.config.burn_rates:
+                found.extend(self.forecasts.process(event))
+            self.engine.on_metric(event)
+            for observer in self.observers:
+                observer.observe(event)
+        await self._publish_anomalies(found)
+        self._maybe_checkpoint()
+
+    async def on_logs(self, events: Sequence[LogEvent], partition: int) -> None:
+        """Valid log events, in order: templates, novelty, rates, bursts."""
+        found: list[Anomaly] = []
+        for event in events:
+            if event.service not in self._service_partition:
+                state = self.checkpoints.get("logs", event.service)
+                if state is not None:
+                    self.logs.restore(event.service, state)
+                self._service_partition[event.service] = partition
+            self.clock.observe(event.timestamp)
+            found.extend(self.logs.process(event))
+        await self._publish_anomalies(found)
+        self._maybe_checkpoint()
+
+    async def _publish_anomalies(self, anomalies: Iterable[Anomaly]) -> None:
+        for anomaly in anomalies:
+            ANOMALIES.labels(str(anomaly.kind), anomaly.detector).inc()
+            await self.publisher.publish(
+                "anomalies", anomaly.service.encode(), orjson.dumps(anomaly.to_dict())
+            )
+
+    # -- correlation ---------------------------------------------------------------------
+
+    def _resume_engine(self, partition: int) -> None:
+        if self._engine_partition == partition:
+            return
+        state = self.checkpoints.get("engine", f"{ENGINE_KEY}-{partition}")
+        if state is not None:
+            self.engine = IncidentEngine.load_state(
+                state,
+                config=self.engine.config,
+                topology=self.engine.topology,
+                rules=self.engine.planner.rules,
+                silences=self.config_silences,
+            )
+        self._engine_partition = partition
+
+    async def on_anomaly_record(self, payload: bytes, partition: int) -> None:
+        """One record of the anomalies topic: fold it into incidents."""
+        self._resume_engine(partition)
+        try:
+            anomaly = Anomaly.from_dict(orjson.loads(payload))
+        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
+            log.warning("skipping an unreadable anomaly record: %s", exc)
+            return
+        self.clock.observe(anomaly.timestamp)
+        await self._publish_outcome(self.engine.on_anomaly(anomaly), partition)
+
+    async def on_control_record(self, payload: bytes, partition: int) -> None:
+        """One command of the control topic (silence, acknowledge, approve, reject)."""
+        self._resume_engine(partition)
+        outcome = apply_command(self.engine, payload, now=self.clock.now())
+        await self._publish_outcome(outcome, partition)
+
+    async def _publish_outcome(self, outcome: Outcome, partition: int | None) -> None:
+        for incident in outcome.incidents:
+            INCIDENT_CHANGES.labels(str(incident.state)).inc()
+            await self.publisher.publish(
+                "incidents", incident.id.encode(), orjson.dumps(incident.to_dict())
+            )
+        for action in outcome.actions:
+            ACTIONS.labels(str(action.action), str(action.mode)).inc()
+            await self.publisher.publish(
+                "actions", action.incident_id.encode(), orjson.dumps(action.to_dict())
+            )
+        INCIDENTS_OPEN.set(len(self.engine.open_incidents))
+        if outcome and partition is not None:
+            self.checkpoints.put(
+                "engine", f"{ENGINE_KEY}-{partition}", self.engine.dump_state(), partition
+            )
+
+    # -- time ------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Time-driven work: log buckets, incident resolution, idle series, checkpoints."""
+        now = self.clock.now()
+        if now is None:
+            return
+        await self._publish_anomalies(self.logs.tick(now))
+        if self._engine_partition is not None:
+            await self._publish_outcome(self.engine.tick(now), self._engine_partition)
+        for key in self.metrics.evict_idle(now):
+            partition = self._series_partition.pop(key, None)
+            if partition is not None:
+                self.checkpoints.delete("metrics", key, partition)
+        stats = self.metrics.stats
+        SERIES_TRACKED.set(stats.series)
+        if stats.rejected_by_cap > self._rejected_seen:
+            SERIES_REJECTED.inc(stats.rejected_by_cap - self._rejected_seen)
+            self._rejected_seen = stats.rejected_by_cap
+        self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self, force: bool = False) -> None:
+        interval = self.settings.detection.checkpoint_interval_s
+        if not force and time.monotonic() - self._last_checkpoint < interval:
+            return
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Save the state of every series and log stream changed since the last one."""
+        self._last_checkpoint = time.monotonic()
+        for key, state in self.metrics.dirty_states():
+            self.checkpoints.put("metrics", key, state, self._series_partition.get(key, 0))
+        for service, state in self.logs.dirty_states():
+            self.checkpoints.put("logs", service, state, self._service_partition.get(service, 0))
+        for key, state in self.forecasts.dirty_states():
+            series = key.split("|", 2)[-1]
+            self.checkpoints.put("forecast", key, state, self._series_partition.get(series, 0))

@@ -41,10 +41,7 @@ async def send_lines(settings: Settings, topic: str, lines: list[bytes]) -> int:
 
 def _cmd_send(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, os.environ)
-    if args.file in (None, "-"):
-        data = sys.stdin.buffer.read()
-    else:
-        data = Path(args.file).read_bytes()
+    data = sys.stdin.buffer.read() if args.file in (None, "-") else Path(args.file).read_bytes()
     lines = data.splitlines()
     topic = _topic(settings, args.topic)
     sent = asyncio.run(send_lines(settings, topic, lines))

@@ -29,7 +29,11 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> l
         new = [
             NewTopic(
                 name=name,
-                num_partitions=topics.partitions,
+                num_partitions=(
+                    topics.correlation_partitions
+                    if name in (topics.anomalies, topics.control)
+                    else topics.partitions
+                ),
                 replication_factor=topics.replication_factor,
                 topic_configs=configs.get(name, {}),
             )

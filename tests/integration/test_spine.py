@@ -55,7 +55,7 @@ def _bad(kind: str, rng: random.Random, make: object) -> tuple[bytes, str]:
         good["labels" if "labels" in good else "attributes"] = {"pad": "x" * (MAX_BYTES + 10)}
         return orjson.dumps(good), "oversized"
     if kind == "binary":
-        return b"\xff\xfe" + rng.randbytes(62), "invalid_json"
+        return b"\xff\xfe" + rng.randbytes(62), "unknown_format"
     raise AssertionError(kind)
 
 

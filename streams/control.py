@@ -1,0 +1,56 @@
+"""Commands on the control topic: silences, acknowledgements, approvals.
+
+Slack buttons and operators (``aiops send control``) publish them; the worker that owns
+correlation applies them to its incident engine, so they are ordered with the anomalies
+and survive restarts like everything else on Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from rca.engine import IncidentEngine, Outcome
+from rca.exceptions import RcaError
+from rca.silences import parse_silence
+
+log = logging.getLogger(__name__)
+
+
+def command(kind: str, **fields: Any) -> bytes:
+    """Encode one control command.
+
+    >>> command("acknowledge", incident_id="inc-1", user="ana")
+    b'{"type":"acknowledge","incident_id":"inc-1","user":"ana"}'
+    """
+    return orjson.dumps({"type": kind, **fields})
+
+
+def apply_command(engine: IncidentEngine, payload: bytes, *, now: float | None) -> Outcome:
+    """Apply one command to the engine; unreadable or invalid commands are logged, skipped."""
+    try:
+        data = orjson.loads(payload)
+        if not isinstance(data, dict):
+            raise ValueError("a command must be a JSON object")
+        kind = data.get("type")
+        user = str(data.get("user") or "unknown")
+        if kind == "silence":
+            return engine.add_silence(parse_silence(data, source="control topic", index=0), at=now)
+        if kind == "expire_silence":
+            return engine.expire_silence(str(data["id"]), at=now)
+        if kind == "acknowledge":
+            return engine.acknowledge(str(data["incident_id"]), user, at=now)
+        if kind == "silence_incident":
+            at = now if now is not None else engine.now
+            until = at + float(data.get("duration_s", 3600))
+            return engine.silence_incident(str(data["incident_id"]), until=until, user=user, at=now)
+        if kind == "approve":
+            return engine.approve(str(data["action_id"]), user, at=now)
+        if kind == "reject":
+            return engine.reject(str(data["action_id"]), user, at=now)
+        raise ValueError(f"unknown command type {kind!r}")
+    except (orjson.JSONDecodeError, KeyError, ValueError, TypeError, RcaError) as exc:
+        log.warning("control command skipped: %s", exc)
+        return Outcome()
