@@ -20,6 +20,8 @@ _PATTERNS: tuple[str, ...] = (
     r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s,;\"'()\[\]{}<>]+",
     # UUIDs.
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+    # Times of day: 07:07:00, 09:21:58.929, 00:02.
+    r"\d{1,2}:\d\d(?::\d\d)?(?:[.,]\d+)?(?![\w:])",
     # IPv4 (optionally with a port) and IPv6-looking runs of hex groups.
     r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])",
     r"(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])",
@@ -40,8 +42,9 @@ _PATTERNS: tuple[str, ...] = (
 # slash; checking that first lets the engine skip most positions at once (3x faster).
 _GATE = r"(?<![\w.\-])(?=[^\s]*?[\d/])"
 _MASK_RE = re.compile(_GATE + "(?:" + "|".join(f"(?:{p})" for p in _PATTERNS) + ")")
-# A run of parameters is one parameter: lists of ids or readings vary in length.
-_RUN_RE = re.compile(r"<\*>(?:[\s,;]+<\*>)+")
+# A run of parameters is one parameter: lists of ids or readings vary in length. A value
+# in parentheses on its own is an optional rendering of a neighbour ("5174 bytes (5.05 KB)").
+_RUN_RE = re.compile(r"<\*>(?:[\s,;]+<\*>)+| \(<\*>\)(?=[\s,;]|$)")
 
 
 def mask(line: str) -> str:
@@ -62,11 +65,17 @@ def mask(line: str) -> str:
     'user <*> logged in'
     >>> mask("Fan speeds ( 3552 3534 3375 3515 )")
     'Fan speeds ( <*> )'
+    >>> mask("sent 5174 bytes (5.05 KB) in 00:02")
+    'sent <*> bytes in <*>'
     """
     masked = _MASK_RE.sub(PARAM, line)
-    if "<*> " in masked or "<*>," in masked or "<*>;" in masked:
-        masked = _RUN_RE.sub(PARAM, masked)
+    if "<*> " in masked or "<*>," in masked or "<*>;" in masked or " (<*>)" in masked:
+        masked = _RUN_RE.sub(_collapse, masked)
     return masked
+
+
+def _collapse(match: re.Match[str]) -> str:
+    return "" if match.group().startswith(" (") else PARAM
 
 
 def tokenize(masked: str) -> list[str]:

@@ -23,6 +23,11 @@ from detectors.logs.masking import mask
         ("task attempt_1445_0020_m_000001_0 done", "task <*> done"),
         ("HWID=1973 state", "HWID=<*> state"),
         ("mac 00:1a:2b:3c:4d:5e up", "mac <*> up"),
+        ("[09:21:58.929] host available", "[<*>] host available"),
+        ("at Fri Jun 17 07:07:00 2005 done", "at Fri Jun <*> done"),
+        ("Fan speeds ( 3552 3534 **** 3515 )", "Fan speeds ( <*> **** <*> )"),
+        ("nodes 1, 2, 3; 4 ok", "nodes <*> ok"),
+        ("sent 1190 bytes (1.16 KB), lifetime 00:02", "sent <*> bytes, lifetime <*>"),
     ],
 )
 def test_variables_are_masked(line: str, masked: str) -> None:
