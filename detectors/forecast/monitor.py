@@ -13,6 +13,7 @@ from detectors.forecast.config import BurnRateRule, ForecastConfig, ForecastRule
 from detectors.forecast.exceptions import StateError
 from detectors.forecast.predictor import CrossingPredictor
 
+Route = tuple[str, str, str | None, Labels]
 STATE_VERSION = 1
 _FORECAST = "forecast"
 _SLO = "slo"
@@ -54,7 +55,7 @@ class ForecastMonitor:
         self.config = config
         self._rules = {r.name: r for r in config.rules}
         self._slos = {r.name: r for r in config.burn_rates}
-        self._routes: dict[tuple[str, str, Labels], list[ForecastRule]] = {}
+        self._routes: dict[Route, list[tuple[ForecastRule, str]]] = {}
         self._predictors: dict[str, CrossingPredictor] = {}
         self._trackers: dict[str, BurnRateTracker] = {}
         self._dirty: set[str] = set()
@@ -62,8 +63,7 @@ class ForecastMonitor:
     def process(self, event: MetricEvent) -> list[Anomaly]:
         """Learn one sample; returns the anomalies it opened, moved, withdrew or resolved."""
         out: list[Anomaly] = []
-        for rule in self._forecast_rules(event):
-            key = f"{_FORECAST}|{rule.name}|{event.series_key}"
+        for rule, key in self._forecast_rules(event):
             predictor = self._predictors.get(key)
             if predictor is None:
                 predictor = self._predictors[key] = CrossingPredictor(rule, event)
@@ -86,12 +86,15 @@ class ForecastMonitor:
                 out.append(alert)
         return out
 
-    def _forecast_rules(self, event: MetricEvent) -> list[ForecastRule]:
-        route = (event.service, event.metric, event.labels)
+    def _forecast_rules(self, event: MetricEvent) -> list[tuple[ForecastRule, str]]:
+        """The rules that select the event's series, with their state keys (cached)."""
+        route = (event.service, event.metric, event.host, event.labels)
         rules = self._routes.get(route)
         if rules is None:
             rules = [
-                r for r in self.config.rules if r.matches(event.service, event.metric, event.labels)
+                (r, f"{_FORECAST}|{r.name}|{event.series_key}")
+                for r in self.config.rules
+                if r.matches(event.service, event.metric, event.labels)
             ]
             self._routes[route] = rules
         return rules

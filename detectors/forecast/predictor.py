@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from detectors.anomaly import Anomaly, Direction, SignalKind
 from detectors.events import MetricEvent
@@ -14,6 +14,19 @@ from detectors.forecast.trend import RobustTrend, TrendEstimate
 DETECTOR_NAME = "forecast.robust_trend"
 INTERVAL_Z = 1.6448536269514722
 """The crossing interval is the 90% two-sided interval of the slope (z of the 95th centile)."""
+
+
+class TrendModel(Protocol):
+    """What a crossing predictor needs from a trend model."""
+
+    def learn_one(self, t: float, y: float) -> TrendEstimate | None:
+        """Learn a sample; a new estimate when one is ready."""
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready state."""
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`to_state`."""
 
 
 def normal_cdf(z: float) -> float:
@@ -108,15 +121,19 @@ class CrossingPredictor:
         The forecast rule.
     event
         The first sample of the series (gives its identity; it is not learned here).
+    model
+        The trend model; by default a :class:`RobustTrend` set up from the rule.
     """
 
-    def __init__(self, rule: ForecastRule, event: MetricEvent) -> None:
+    def __init__(
+        self, rule: ForecastRule, event: MetricEvent, model: TrendModel | None = None
+    ) -> None:
         self.rule = rule
         self.service = event.service
         self.metric = event.metric
         self.host = event.host
         self.labels = event.labels
-        self.model = RobustTrend(
+        self.model: TrendModel = model or RobustTrend(
             bucket_seconds=rule.effective_bucket_seconds,
             lookback_seconds=rule.effective_lookback_seconds,
             season_seconds=rule.season_seconds,
