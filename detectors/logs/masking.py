@@ -31,6 +31,8 @@ _PATTERNS: tuple[str, ...] = (
     r"(?<![\w/])(?:/[\w.\-@~%+]+){2,}/?|(?<![\w/])/[\w\-@~%+]+\.[\w\-.]+",
     # Sizes with a unit: '5.2 KB', '128MiB' (one value, whatever its unit).
     r"(?<![\w.])\d+(?:\.\d+)?\s?(?:[KMGTPE]i?B|B)\b",
+    # Windows paths.
+    r"[A-Za-z]:\\[^\s\"'<>|]*",
     # Hex numbers.
     r"\b0[xX][0-9a-fA-F]+\b",
     # Any word containing a digit: numbers, durations (12ms), sizes (3.5GB), ids
@@ -39,8 +41,8 @@ _PATTERNS: tuple[str, ...] = (
 )
 
 # Every variable span starts a token (not inside a word) and its token holds a digit or a
-# slash; checking that first lets the engine skip most positions at once (3x faster).
-_GATE = r"(?<![\w.\-])(?=[^\s]*?[\d/])"
+# (back)slash; checking that first lets the engine skip most positions at once (3x faster).
+_GATE = r"(?<![\w.\-])(?=[^\s]*?[\d/\\])"
 _MASK_RE = re.compile(_GATE + "(?:" + "|".join(f"(?:{p})" for p in _PATTERNS) + ")")
 # A run of parameters is one parameter: lists of ids or readings vary in length. A value
 # in parentheses on its own is an optional rendering of a neighbour ("5174 bytes (5.05 KB)").

@@ -27,6 +27,7 @@ from detectors.logs.masking import mask
         ("at Fri Jun 17 07:07:00 2005 done", "at Fri Jun <*> done"),
         ("Fan speeds ( 3552 3534 **** 3515 )", "Fan speeds ( <*> **** <*> )"),
         ("nodes 1, 2, 3; 4 ok", "nodes <*> ok"),
+        ("Core: C:\\Windows\\winsxs\\cbscore.dll loaded", "Core: <*> loaded"),
         ("sent 1190 bytes (1.16 KB), lifetime 00:02", "sent <*> bytes, lifetime <*>"),
     ],
 )
