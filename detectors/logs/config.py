@@ -23,10 +23,10 @@ class MinerConfig(BaseModel, frozen=True, extra="forbid"):
         Entries of the masked-line cache (cleared when full).
     """
 
-    max_templates: int = Field(default=2000, ge=1)
+    max_templates: int = Field(default=1000, ge=1)
     merge_after: int = Field(default=3, ge=2)
     min_constant_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
-    cache_size: int = Field(default=50_000, ge=0)
+    cache_size: int = Field(default=10_000, ge=0)
 
 
 class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):

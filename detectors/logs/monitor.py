@@ -39,7 +39,7 @@ ERRORS_SIGNAL = "log:errors"
 """Signal name of the error-level line count of a service."""
 
 _STATE_VERSION = 1
-_MAX_EXAMPLE_CHARS = 512
+_MAX_EXAMPLE_CHARS = 256
 _SEVERITY_CACHE_SIZE = 20_000
 _MAX_CLOSED_BUCKETS = 1000  # buckets closed one by one before fast-forwarding a silence
 
