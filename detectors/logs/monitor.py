@@ -170,9 +170,12 @@ class LogMonitor:
     def observe(self, event: LogEvent) -> tuple[LineVerdict, list[Anomaly]]:
         """Like :meth:`process`, also telling where the line went and how severe it is."""
         service = self._service(event.service)
-        anomalies = self._advance(event.service, service, event.timestamp)
+        ts = event.timestamp
+        if not math.isfinite(ts):  # no usable time: count the line in the open bucket
+            ts = service.bucket_start if service.bucket_start is not None else 0.0
+        anomalies = self._advance(event.service, service, ts)
         if service.bucket_start is None:
-            service.bucket_start = self._bucket_of(event.timestamp)
+            service.bucket_start = self._bucket_of(ts)
         mined = service.miner.add(event.message)
         tid = mined.template_id
         text = service.miner.template_text(tid)
@@ -205,7 +208,7 @@ class LogMonitor:
                     service=event.service,
                     signal=template_signal(tid),
                     kind=SignalKind.LOG,
-                    timestamp=event.timestamp,
+                    timestamp=ts,
                     value=1.0,
                     score=severity,
                     direction=Direction.NEW_TEMPLATE,
@@ -228,6 +231,8 @@ class LogMonitor:
     def tick(self, now: float) -> list[Anomaly]:
         """Close every bucket that ended by ``now`` (event-time clock) in every service."""
         out: list[Anomaly] = []
+        if not math.isfinite(now):
+            return out
         for name, service in self._services.items():
             out.extend(self._advance(name, service, now))
         self._anomalies += len(out)

@@ -188,7 +188,11 @@ def test_verdict_alert_needs_level_and_failure_word() -> None:
     assert not v.alert
 
 
-def test_missing_level_and_empty_message_do_not_raise() -> None:
+def test_missing_level_empty_message_and_nan_time_do_not_raise() -> None:
     monitor = LogMonitor(CFG)
     v, anomalies = monitor.observe(LogEvent(0.0, "k", "", None))
     assert anomalies == [] and v.template == ""
+    v, anomalies = monitor.observe(LogEvent(float("nan"), "k", "time unknown", None))
+    assert anomalies == [] and v.template == "time unknown"
+    assert monitor.tick(float("nan")) == []
+    assert monitor.stats.lines == 2
