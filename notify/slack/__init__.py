@@ -1,0 +1,1 @@
+"""Slack: Block Kit rendering, delivery with retries and state, interactive buttons."""
