@@ -144,6 +144,7 @@ def build_series(
                 gap = LIMIT - base
                 noise = _noise(seg_v, rng.uniform(0.05, 0.25))
                 duration = horizon * math.exp(rng.uniform(0.0, math.log(12.0)))
+                duration = min(duration, SEGMENT_S - WARMUP_S - TAIL_S)  # long horizons
                 latest = SEGMENT_S - WARMUP_S - duration - TAIL_S
                 t0 = t_start + WARMUP_S + rng.uniform(0.0, max(latest, 0.0))
                 label = f"{name}#{seg}{'+' if positive else '-'}"

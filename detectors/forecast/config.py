@@ -84,7 +84,7 @@ class ForecastRule(SeriesSelector, frozen=True, extra="forbid"):
         Period of a seasonal profile removed before fitting (e.g. 86400), or ``None``.
     min_history_seconds
         No prediction before this much of the series has been seen (default: the lookback,
-        plus one season when there is one).
+        plus one and a half seasons when there is one).
     republish_fraction
         A published prediction is re-published when its crossing time moves by more than this
         fraction of the time left.
@@ -126,7 +126,8 @@ class ForecastRule(SeriesSelector, frozen=True, extra="forbid"):
         """History required before the first prediction."""
         if self.min_history_seconds is not None:
             return self.min_history_seconds
-        return self.effective_lookback_seconds + (self.season_seconds or 0.0)
+        # the seasonal profile is complete one and a half seasons in (centred average)
+        return self.effective_lookback_seconds + 1.5 * (self.season_seconds or 0.0)
 
 
 class BurnWindow(BaseModel, frozen=True, extra="forbid"):
