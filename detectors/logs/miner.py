@@ -75,8 +75,9 @@ class TemplateMiner:
         self._sizes: dict[int, int] = {}
         self._alias: dict[int, int] = {}
         self._by_length: dict[int, list[int]] = defaultdict(list)
-        # (length, position, tokens without that position) -> ids differing only there
-        self._holes: dict[tuple[int, int, tuple[str, ...]], set[int]] = defaultdict(set)
+        # hash of (length, position, tokens without that position) -> ids differing only
+        # there; a hash keeps the index at one int per token (candidates are verified)
+        self._holes: dict[int, set[int]] = defaultdict(set)
         self._cache: dict[str, int] = {}
         self._next_id = 1
         self.cap_hits = 0
@@ -182,23 +183,37 @@ class TemplateMiner:
     def _generalise(self, tid: int) -> int:
         """Turn a position into a parameter once enough sibling templates differ there."""
         tokens = self._templates[tid]
-        length = len(tokens)
         for pos, token in enumerate(tokens):
             if token == PARAM:
                 continue
-            key = (length, pos, (*tokens[:pos], *tokens[pos + 1 :]))
-            siblings = self._holes[key]
+            siblings = self._holes[_hole_key(tokens, pos)]
             siblings.add(tid)
             live = {self.resolve(s) for s in siblings}
-            live = {s for s in live if s in self._templates and self._templates[s][pos] != PARAM}
+            live = {s for s in live if self._is_sibling(s, tokens, pos)}
             if len(live) < self.config.merge_after or not self._constant_enough(tokens, pos):
                 continue
             keep = min(live)
+            merged = list(tokens)
+            merged[pos] = PARAM
+            for other in live:
+                for i, theirs in enumerate(self._templates[other]):
+                    if theirs == PARAM:
+                        merged[i] = PARAM
             for other in live - {keep}:
                 self._merge_into(keep, other)
-            self._templates[keep][pos] = PARAM
+            self._templates[keep] = merged
             return self._generalise(keep)
         return tid
+
+    def _is_sibling(self, other: int, tokens: list[str], pos: int) -> bool:
+        """Whether a template equals ``tokens`` (or is more general) except at ``pos``."""
+        theirs = self._templates.get(other)
+        if theirs is None or len(theirs) != len(tokens) or theirs[pos] == PARAM:
+            return False
+        return all(
+            i == pos or a in (b, PARAM)
+            for i, (a, b) in enumerate(zip(theirs, tokens, strict=True))
+        )
 
     def _absorb(self, tid: int) -> int:
         """Merge the templates that this (more general) one covers into the oldest."""
@@ -251,5 +266,10 @@ class TemplateMiner:
         for tid, tokens in miner._templates.items():
             for pos, token in enumerate(tokens):
                 if token != PARAM:
-                    miner._holes[(len(tokens), pos, (*tokens[:pos], *tokens[pos + 1 :]))].add(tid)
+                    miner._holes[_hole_key(tokens, pos)].add(tid)
         return miner
+
+
+def _hole_key(tokens: list[str], pos: int) -> int:
+    """Index key of the templates that equal ``tokens`` everywhere but at ``pos``."""
+    return hash((len(tokens), pos, *tokens[:pos], *tokens[pos + 1 :]))
