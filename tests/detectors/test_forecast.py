@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -89,6 +90,8 @@ def test_leak_is_predicted_with_crossing_time_within_ten_percent(seed: int) -> N
     assert first.details["time_left_s"] == pytest.approx(predicted_left)
     assert predicted_left <= first.details["horizon_s"]
     assert first.details["trend_per_hour"] == pytest.approx(0.04, rel=0.35)
+    published = Anomaly.from_dict(orjson.loads(orjson.dumps(first.to_dict())))
+    assert published == first and published.details == first.details
     # once per episode, then only when the crossing time moves: not once per point
     assert len(predicted) <= 10
     assert {a.anomaly_id for a in predicted} == {first.anomaly_id}
