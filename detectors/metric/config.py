@@ -42,11 +42,15 @@ class HysteresisConfig(BaseModel, frozen=True, extra="forbid"):
 
     An episode opens when ``open_points`` consecutive scores reach the open threshold (the
     configuration's ``threshold``) and ends after ``close_points`` consecutive scores below
-    ``close_threshold``. While it is open, an escalation record is emitted each time the peak
-    absolute deviation at least doubles, at most ``max_escalations`` times.
+    ``close_threshold``. Its onset record is published after ``classify_points`` points
+    (the onset included): a level shift if all of them lie beyond the normal band on the same
+    side, else a spike or a dip (1 publishes at once, never calling a level shift). While it
+    is open, an escalation record is emitted each time the peak absolute deviation at least
+    doubles, at most ``max_escalations`` times.
     """
 
     open_points: int = Field(default=1, ge=1)
+    classify_points: int = Field(default=3, ge=1)
     close_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     close_points: int = Field(default=10, ge=1)
     max_escalations: int = Field(default=5, ge=0)

@@ -12,9 +12,6 @@ from detectors.metric.config import MetricDetectionConfig
 from detectors.metric.exceptions import StateError, UnknownDetectorError
 from detectors.metric.state import dump_state, load_state
 
-LEVEL_SHIFT_RUN = 3
-"""Consecutive out-of-band points on one side, at onset, that make a level shift."""
-
 
 @dataclass(slots=True)
 class MonitorStats:
@@ -50,9 +47,13 @@ class _Series:
     last_seen: float = -math.inf
     above: int = 0  # consecutive scores at/above the open threshold
     below: int = 0  # consecutive scores below the close threshold, while open
-    run: int = 0  # consecutive out-of-band points, signed by side
     open: bool = False
+    pending: bool = False  # open, onset not yet published (classifying its direction)
+    confirmed: int = 0  # points seen since the onset, onset included
+    same_side: int = 0  # of those, points beyond the onset band on the onset side
     onset: float = 0.0
+    onset_value: float = 0.0
+    onset_z: float = 0.0
     onset_score: float = 0.0
     onset_direction: str = Direction.SPIKE.value
     expected: float | None = None
@@ -87,6 +88,8 @@ class MetricMonitor:
     ...         records.append(anomaly)
     >>> [(a.timestamp, a.direction.value, a.details["phase"]) for a in records]
     [(18000.0, 'spike', 'onset')]
+    >>> records[0].value
+    500.0
     """
 
     def __init__(self, config: MetricDetectionConfig | None = None) -> None:
@@ -152,13 +155,10 @@ class MetricMonitor:
         cfg, hyst = self.config, self.config.hysteresis
         expectation = series.detector.expectation(event.timestamp)
         z = expectation.z(value) if expectation is not None else 0.0
-        if expectation is not None and abs(z) > cfg.band_width:
-            side = 1 if z > 0 else -1
-            series.run = series.run + side if series.run * side > 0 else side
-        else:
-            series.run = 0
         if series.open:
             series.below = series.below + 1 if score < hyst.close_threshold else 0
+            if series.pending:
+                return self._confirm(series, event, value)
             if series.below >= hyst.close_points:
                 series.open = False
                 series.above = 0
@@ -178,23 +178,44 @@ class MetricMonitor:
         if series.seen < cfg.warmup_points or series.above < hyst.open_points:
             return None
         series.open = True
+        series.pending = True
         series.below = 0
         series.escalations = 0
         series.onset = event.timestamp
+        series.onset_value = value
+        series.onset_z = z
         series.onset_score = score
         series.reported_z = abs(z)
-        if abs(series.run) >= LEVEL_SHIFT_RUN:
-            direction = Direction.LEVEL_SHIFT
-        else:
-            direction = Direction.SPIKE if z >= 0 else Direction.DIP
-        series.onset_direction = direction.value
+        series.confirmed = 1
+        series.same_side = 1
         if expectation is not None:
             series.expected = expectation.expected
             series.band = expectation.band(cfg.band_width)
         else:
             series.expected = series.band = None
+        return self._confirm(series, event, value, first=True)
+
+    def _confirm(
+        self, series: _Series, event: MetricEvent, value: float, *, first: bool = False
+    ) -> Anomaly | None:
+        """Watch the first points of an episode to tell a level shift from a spike or dip."""
+        if not first:
+            series.confirmed += 1
+            if series.band is not None:
+                low, high = series.band
+                beyond = value > high if series.onset_z >= 0 else value < low
+                series.same_side += int(beyond)
+        if series.confirmed < self.config.hysteresis.classify_points:
+            return None
+        series.pending = False
+        n = self.config.hysteresis.classify_points
+        if n > 1 and series.same_side >= n:
+            direction = Direction.LEVEL_SHIFT
+        else:
+            direction = Direction.SPIKE if series.onset_z >= 0 else Direction.DIP
+        series.onset_direction = direction.value
         self._stats.onsets += 1
-        return self._record(series, event, value, z, "onset")
+        return self._record(series, event, series.onset_value, series.onset_z, "onset")
 
     def _record(
         self, series: _Series, event: MetricEvent, value: float, z: float, phase: str
@@ -208,7 +229,7 @@ class MetricMonitor:
             signal=event.metric,
             kind=SignalKind.METRIC,
             timestamp=series.onset,
-            value=value,
+            value=series.onset_value,
             score=round(min(max(series.onset_score, 0.0), 1.0), 6),
             direction=Direction(series.onset_direction),
             detector=series.detector_name,

@@ -23,47 +23,107 @@ def spread_tail(tail: float) -> float:
     return 0.9 + 0.1 * math.tanh((s - 0.9) / 2.0)
 
 
+MIN_VISITS = 2
+
+
+class _Profile:
+    """A time-of-day (or time-of-week) profile over a deseasonalised level.
+
+    Additive Holt-Winters without trend, with buckets keyed by the timestamp rather than by
+    a point count, so that gaps and irregular sampling do not shift the season.
+    """
+
+    __slots__ = ("alpha", "bins", "counts", "err", "level", "period", "values")
+
+    def __init__(self, period: float, bins: int, alpha: float) -> None:
+        self.period = period
+        self.bins = bins
+        self.alpha = alpha
+        self.values = array("d", bytes(8 * bins))
+        self.counts = array("H", bytes(2 * bins))
+        self.level = math.nan
+        self.err = 0.0
+
+    def bucket(self, t: float) -> int:
+        return int((t % self.period) / self.period * self.bins) % self.bins
+
+    def ready(self, b: int) -> bool:
+        return self.counts[b] >= MIN_VISITS
+
+    def predict(self, b: int) -> float:
+        return self.level + self.values[b]
+
+    def learn(self, x: float, b: int, level_alpha: float, a: float, fallback_err: float) -> None:
+        if math.isnan(self.level):
+            self.level = x
+        err = abs(x - self.predict(b)) if self.ready(b) else fallback_err
+        self.err += a * (err - self.err)
+        if self.counts[b] == 0:
+            self.values[b] = x - self.level
+        else:
+            self.values[b] += self.alpha * (x - self.level - self.values[b])
+        self.level += level_alpha * (x - self.values[b] - self.level)
+        if self.counts[b] < 65535:
+            self.counts[b] += 1
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)
+
+
 @register_detector("robust_likelihood")
 class RobustLikelihood(MetricDetector):
-    """Robust prediction error turned into an anomaly likelihood, with spatial novelty.
+    """Robust prediction error turned into an anomaly likelihood, with novelty checks.
 
-    Two online models predict the next value: an exponentially weighted level, and a
-    seasonal one (a deseasonalised level plus a time-of-day profile of ``bins`` buckets over
-    ``period`` seconds, as additive Holt-Winters without trend). The model with the smaller
-    recent mean absolute error is trusted; its error, in units of that mean absolute error,
-    is the deviation ``z``. The raw score ``z / (z + z_half)`` is averaged over the last
-    ``short_window`` points and compared with the long-run distribution of that average (an
-    exponentially weighted mean and variance): the Gaussian tail probability of the recent
-    average is the anomaly likelihood, as in Numenta's HTM post-processing, spread by its
-    logarithm (tail 1e-5 scores 0.5). As in HTM, only the first of consecutive very
-    unlikely points keeps its score; the next ones are lowered to ``0.3``. A value beyond
-    the range seen so far by more than ``spatial_tolerance`` of that range scores at least
-    ``0.9`` (spatial novelty). Memory is constant: a few floats plus small arrays.
+    Online models predict the next value: an exponentially weighted level, and seasonal
+    profiles (a deseasonalised level plus ``bins`` time buckets per period, as additive
+    Holt-Winters without trend) for a day and for a week. The model with the smallest recent
+    mean absolute error is trusted; its error, in units of that mean absolute error, is the
+    deviation ``z``. Three signals make the score:
+
+    * likelihood: the raw score ``z / (z + z_half)`` averaged over the last ``short_window``
+      points, against the long-run (exponentially weighted) distribution of that average;
+      its Gaussian tail probability is spread by its logarithm (1e-5 scores 0.5), as in
+      Numenta's HTM post-processing; it counts only when the average also exceeds its own
+      recent peak;
+    * deviation novelty: a deviation beyond ``novel_z`` and beyond every deviation of the
+      recent past (a peak decaying with ``peak_half_life`` points) scores above 0.5;
+    * spatial novelty: a value beyond the range seen so far by more than
+      ``spatial_tolerance`` of that range scores at least 0.9.
+
+    After a likelihood alert (score 0.5 or more), further ones are lowered to 0.3 for
+    ``refractory`` points: one alert per episode. Memory is constant (about 7 KB pickled).
 
     Parameters
     ----------
     level_alpha
-        Smoothing of the level that predicts the next value.
+        Smoothing of the levels that predict the next value.
     error_alpha
         Smoothing of the mean absolute errors (the robust scales).
-    error_clip
-        If positive, errors are clipped at this many mean absolute errors before they update
-        the scales (off by default: on NAB, letting an anomaly widen the scale for a while
-        suppressed more false alarms than it cost in detections).
     z_half
         Deviation at which the raw score is 0.5.
     short_window
         Points averaged before comparing with the long-run distribution.
     long_alpha
         Smoothing of the long-run mean and variance of that average.
-    spatial_tolerance
-        Share of the seen range a value must exceed it by to count as novel; 0 disables.
-    period, bins
-        Seasonal profile: one bucket per ``period / bins`` seconds.
-    season_alpha
-        Smoothing of each bucket of the profile.
     min_std
         Floor of the long-run standard deviation of the averaged raw score.
+    novel_z, peak_half_life
+        Deviation novelty: least deviation, and half-life (points) of the recent peaks.
+    spatial_tolerance
+        Share of the seen range a value must exceed it by to count as novel; 0 disables.
+    seasons
+        ``(period seconds, buckets)`` of each seasonal profile.
+    season_alpha
+        Smoothing of each bucket of the profiles.
+    refractory
+        Points after a likelihood alert during which the next ones are lowered.
+    range_seconds, range_points
+        Spatial novelty starts once the series spans this long or has this many values
+        (before, the range of a seasonal series is not yet known).
 
     Examples
     --------
@@ -78,33 +138,33 @@ class RobustLikelihood(MetricDetector):
 
     __slots__ = (
         "_avg_mean",
+        "_avg_peak",
         "_avg_var",
-        "_deseason",
+        "_cache",
         "_err_level",
-        "_err_season",
         "_hi",
         "_level",
         "_lo",
         "_n",
         "_peak_decay",
+        "_profiles",
         "_quiet",
         "_ring",
         "_ring_i",
         "_ring_sum",
-        "_season",
-        "_season_n",
+        "_t0",
         "_z_peak",
-        "bins",
         "error_alpha",
-        "error_clip",
         "level_alpha",
         "long_alpha",
         "min_std",
         "novel_z",
         "peak_half_life",
-        "period",
+        "range_points",
+        "range_seconds",
         "refractory",
         "season_alpha",
+        "seasons",
         "short_window",
         "spatial_tolerance",
         "z_half",
@@ -115,154 +175,150 @@ class RobustLikelihood(MetricDetector):
         *,
         level_alpha: float = 0.5,
         error_alpha: float = 0.01,
-        error_clip: float = 0.0,
         z_half: float = 3.0,
         short_window: int = 10,
         long_alpha: float = 0.002,
-        spatial_tolerance: float = 0.05,
-        period: float = 86400.0,
-        bins: int = 288,
-        season_alpha: float = 0.3,
         min_std: float = 0.01,
         novel_z: float = 6.0,
         peak_half_life: float = 2000.0,
+        spatial_tolerance: float = 0.05,
+        seasons: tuple[tuple[float, int], ...] = ((86400.0, 288),),
+        season_alpha: float = 0.3,
         refractory: int = 300,
+        range_seconds: float = 86400.0,
+        range_points: int = 2000,
     ) -> None:
         self.level_alpha = level_alpha
         self.error_alpha = error_alpha
-        self.error_clip = error_clip
         self.z_half = z_half
         self.short_window = short_window
         self.long_alpha = long_alpha
-        self.spatial_tolerance = spatial_tolerance
-        self.period = period
-        self.bins = bins
-        self.season_alpha = season_alpha
         self.min_std = min_std
         self.novel_z = novel_z
         self.peak_half_life = peak_half_life
+        self.spatial_tolerance = spatial_tolerance
+        self.seasons = tuple((float(p), int(b)) for p, b in seasons)
+        self.season_alpha = season_alpha
         self.refractory = refractory
+        self.range_seconds = range_seconds
+        self.range_points = range_points
+        self._t0 = 0.0
         self._n = 0
         self._level = 0.0
-        self._deseason = 0.0
         self._err_level = 0.0
-        self._err_season = 0.0
         self._lo = math.inf
         self._hi = -math.inf
-        self._season = array("d", bytes(8 * bins))
-        self._season_n = array("H", bytes(2 * bins))
+        self._profiles = [_Profile(p, b, season_alpha) for p, b in self.seasons]
         self._ring = array("d", bytes(8 * short_window))
         self._ring_i = 0
         self._ring_sum = 0.0
         self._avg_mean = 0.0
         self._avg_var = 0.0
-        self._peak_decay = 0.5 ** (1.0 / peak_half_life)
+        self._avg_peak = 0.0
         self._z_peak = 0.0
+        self._peak_decay = 0.5 ** (1.0 / peak_half_life)
         self._quiet = 0
+        self._cache: tuple[float, float, float, float] | None = None
 
-    def _bin(self, t: float) -> int:
-        return int((t % self.period) / self.period * self.bins) % self.bins
-
-    def _use_season(self, b: int) -> bool:
-        return self._season_n[b] >= 2 and self._err_season < self._err_level
+    def _best(self, t: float) -> tuple[float, float]:
+        """Prediction and mean absolute error of the trusted model at time ``t``."""
+        pred, err = self._level, self._err_level
+        for profile in self._profiles:
+            b = profile.bucket(t)
+            if profile.err < err and profile.ready(b):
+                pred, err = profile.predict(b), profile.err
+        return pred, err
 
     def _deviation(self, x: float, t: float) -> float:
         """Absolute error of the trusted model in units of its mean absolute error."""
-        b = self._bin(t)
-        if self._use_season(b):
-            err, scale = abs(x - self._deseason - self._season[b]), self._err_season
-        else:
-            err, scale = abs(x - self._level), self._err_level
+        pred, scale = self._best(t)
         floor = 1e-3 * max(abs(self._level), self._hi - self._lo, 1e-9)
-        return err / max(scale, floor)
+        return abs(x - pred) / max(scale, floor)
 
-    def _likelihood_score(self, x: float, t: float) -> float:
+    def _evaluate(self, x: float, t: float) -> tuple[float, float]:
+        """Deviation and likelihood-and-novelty score (before the refractory rule)."""
+        cache = self._cache
+        if cache is not None and cache[0] == x and cache[1] == t:
+            return cache[2], cache[3]
         z = self._deviation(x, t)
         raw = z / (z + self.z_half)
-        oldest = self._ring[self._ring_i]
-        avg = (self._ring_sum - oldest + raw) / self.short_window
+        avg = (self._ring_sum - self._ring[self._ring_i] + raw) / self.short_window
         std = max(math.sqrt(self._avg_var), self.min_std)
-        tail = 0.5 * math.erfc((avg - self._avg_mean) / std / math.sqrt(2.0))
-        score = spread_tail(tail)
-        # the point on its own: a deviation larger than any seen lately
+        score = spread_tail(0.5 * math.erfc((avg - self._avg_mean) / std / math.sqrt(2.0)))
+        if avg < self._avg_peak:
+            score = min(score, 0.45)
         if z > self.novel_z and z > self._z_peak:
             score = max(score, 1.0 - 0.5 * self._z_peak / z)
-        return score
+        self._cache = (x, t, z, score)
+        return z, score
+
+    def _range_known(self, t: float) -> bool:
+        """Whether the seen range is trusted: a day seen, or ``range_points`` values."""
+        return self._n >= self.range_points or t - self._t0 >= self.range_seconds
 
     def score_one(self, x: float, t: float) -> float:
         if self._n < self.short_window * 2:
             return 0.0
-        score = self._likelihood_score(x, t)
+        _, score = self._evaluate(x, t)
         if self._quiet > 0 and score >= 0.5:
             score = 0.3
-        if self.spatial_tolerance > 0 and self._hi > self._lo:
-            span = self._hi - self._lo
-            excess = max(x - self._hi, self._lo - x) / span
+        if self.spatial_tolerance > 0 and self._hi > self._lo and self._range_known(t):
+            excess = max(x - self._hi, self._lo - x) / (self._hi - self._lo)
             if excess > self.spatial_tolerance:
                 score = max(score, 0.9 + 0.1 * math.tanh(excess))
         return score
 
     def learn_one(self, x: float, t: float) -> None:
-        b = self._bin(t)
-        if self._n == 0:
-            self._level = self._deseason = x
+        n = self._n
+        if n == 0:
+            self._t0 = t
+            self._level = x
             self._lo = self._hi = x
-        z = self._deviation(x, t) if self._n >= 2 else 0.0
-        raw = z / (z + self.z_half)
-        if self._n >= self.short_window * 2:
-            if self._likelihood_score(x, t) >= 0.5:
+        if n >= 2:
+            z, score = self._evaluate(x, t)
+        else:
+            z, score = 0.0, 0.0
+        self._cache = None
+        if n >= self.short_window * 2:
+            if score >= 0.5:
                 self._quiet = self.refractory
             elif self._quiet > 0:
                 self._quiet -= 1
         self._z_peak = max(self._z_peak * self._peak_decay, z)
-        # long-run distribution of the short average
+        # long-run distribution of the short average of raw scores
+        raw = z / (z + self.z_half)
         i = self._ring_i
         self._ring_sum += raw - self._ring[i]
         self._ring[i] = raw
         self._ring_i = (i + 1) % self.short_window
-        if self._n >= self.short_window:
+        if n >= self.short_window:
             avg = self._ring_sum / self.short_window
-            a = self.long_alpha if self._n > 1.0 / self.long_alpha else 1.0 / (self._n + 1)
+            a = self.long_alpha if n > 1.0 / self.long_alpha else 1.0 / (n + 1)
+            self._avg_peak = max(self._avg_peak * self._peak_decay, avg)
             d = avg - self._avg_mean
             self._avg_mean += a * d
             self._avg_var = (1 - a) * (self._avg_var + a * d * d)
-        # the two models and their mean absolute errors
-        a = self.error_alpha if self._n > 1.0 / self.error_alpha else 1.0 / (self._n + 1)
-        clip = self.error_clip
-        self._err_level += a * (
-            min(abs(x - self._level), clip * self._err_level if clip > 0 else math.inf)
-            - self._err_level
-        )
+        # the models and their mean absolute errors
+        a = self.error_alpha if n > 1.0 / self.error_alpha else 1.0 / (n + 1)
+        level_err = abs(x - self._level)
+        self._err_level += a * (level_err - self._err_level)
         self._level += self.level_alpha * (x - self._level)
-        if self._season_n[b] >= 2:
-            season_err = abs(x - self._deseason - self._season[b])
-        else:
-            season_err = 2.0 * abs(x - self._level)
-        self._err_season += a * (
-            min(season_err, clip * self._err_season if clip > 0 else math.inf) - self._err_season
-        )
-        if self._season_n[b] == 0:
-            self._season[b] = x - self._deseason
-        else:
-            self._season[b] += self.season_alpha * (x - self._deseason - self._season[b])
-        self._deseason += self.level_alpha * (x - self._season[b] - self._deseason)
-        if self._season_n[b] < 65535:
-            self._season_n[b] += 1
+        for profile in self._profiles:
+            profile.learn(x, profile.bucket(t), self.level_alpha, a, 2.0 * level_err)
         self._lo = min(self._lo, x)
         self._hi = max(self._hi, x)
-        self._n += 1
+        self._n = n + 1
 
     def expectation(self, t: float) -> Expectation | None:
         if self._n < 2:
             return None
-        b = self._bin(t)
-        if self._use_season(b):
-            return Expectation(self._deseason + self._season[b], self._err_season * 1.2533)
-        return Expectation(self._level, self._err_level * 1.2533)
+        pred, err = self._best(t)
+        return Expectation(pred, err * 1.2533)
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return {k: getattr(self, k) for k in self.__slots__ if k != "_cache"}
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        self._cache = None
         for k, v in state.items():
             setattr(self, k, v)

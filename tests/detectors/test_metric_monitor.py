@@ -1,0 +1,189 @@
+"""MetricMonitor: episodes, records, warm-up, state that survives restarts, bounds."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import pytest
+
+from detectors.anomaly import Anomaly, Direction, SignalKind
+from detectors.events import MetricEvent
+from detectors.metric import (
+    DetectorRule,
+    MetricDetectionConfig,
+    MetricMonitor,
+    StateError,
+    UnknownDetectorError,
+)
+
+Series = list[tuple[float, float]]
+
+
+def events(points: Series, metric: str = "latency_ms", **labels: str) -> list[MetricEvent]:
+    frozen = tuple(sorted(labels.items()))
+    return [MetricEvent(t, "checkout", metric, x, "web-1", frozen) for t, x in points]
+
+
+def run(monitor: MetricMonitor, evs: list[MetricEvent]) -> list[Anomaly]:
+    return [a for e in evs if (a := monitor.process(e)) is not None]
+
+
+def with_bump(points: Series, at: int, size: float, length: int) -> Series:
+    return [(t, x + size if at <= i < at + length else x) for i, (t, x) in enumerate(points)]
+
+
+def test_one_onset_per_episode_with_identity_and_evidence(
+    make_series: Callable[..., Series],
+) -> None:
+    points = with_bump(make_series(1500), at=1200, size=60.0, length=1)
+    records = run(MetricMonitor(), events(points, env="prod"))
+    onsets = [a for a in records if a.details["phase"] == "onset"]
+    assert len(onsets) == 1
+    onset = onsets[0]
+    assert onset.timestamp == points[1200][0]
+    assert (onset.service, onset.signal, onset.host) == ("checkout", "latency_ms", "web-1")
+    assert onset.labels == (("env", "prod"),)
+    assert onset.kind is SignalKind.METRIC
+    assert onset.direction is Direction.SPIKE
+    assert onset.detector == "robust_likelihood"
+    assert 0.0 < onset.score <= 1.0
+    assert onset.expected is not None and onset.band is not None
+    assert onset.band[0] < onset.expected < onset.band[1] < onset.value
+    assert onset.details["z"] > 3.0
+    assert Anomaly.from_dict(onset.to_dict()) == onset
+
+
+def test_dip_is_reported_as_a_dip(make_series: Callable[..., Series]) -> None:
+    points = with_bump(make_series(1500), at=1200, size=-60.0, length=2)
+    onsets = [a for a in run(MetricMonitor(), events(points)) if a.details["phase"] == "onset"]
+    assert onsets and onsets[0].direction is Direction.DIP
+
+
+def test_level_shift_is_reported_as_such(make_series: Callable[..., Series]) -> None:
+    points = with_bump(make_series(1500), at=1200, size=40.0, length=300)
+    onsets = [a for a in run(MetricMonitor(), events(points)) if a.details["phase"] == "onset"]
+    assert onsets and onsets[0].direction is Direction.LEVEL_SHIFT
+    assert onsets[0].timestamp == points[1200][0]
+
+
+def test_escalations_share_the_onset_and_are_capped(make_series: Callable[..., Series]) -> None:
+    points = make_series(1500)
+    growth = [
+        (t, x + (2.0 ** (i - 1199) if 1200 <= i < 1240 else 0.0)) for i, (t, x) in enumerate(points)
+    ]
+    config = MetricDetectionConfig(threshold=0.5)
+    records = run(MetricMonitor(config), events(growth))
+    onsets = [a for a in records if a.details["phase"] == "onset"]
+    escalations = [a for a in records if a.details["phase"] == "escalation"]
+    assert len(onsets) == 1
+    assert 1 <= len(escalations) <= 5
+    assert all(a.timestamp == onsets[0].timestamp for a in escalations)
+    zs = [abs(onsets[0].details["z"])] + [abs(a.details["z"]) for a in escalations]
+    assert all(b >= 2.0 * a for a, b in itertools.pairwise(zs))
+    assert all("peak_value" in a.details for a in escalations)
+
+
+def test_no_anomaly_during_warm_up(make_series: Callable[..., Series]) -> None:
+    points = with_bump(make_series(400), at=100, size=500.0, length=1)
+    config = MetricDetectionConfig(warmup_points=200)
+    assert run(MetricMonitor(config), events(points)) == []
+
+
+def test_missing_values_are_skipped_not_raised(make_series: Callable[..., Series]) -> None:
+    monitor = MetricMonitor()
+    points = make_series(300)
+    evs = events(points)
+    for i, e in enumerate(evs):
+        if i % 10 == 0:
+            e = MetricEvent(e.timestamp, e.service, e.metric, math.nan, e.host, e.labels)
+        if i % 17 == 0:
+            e = MetricEvent(e.timestamp, e.service, e.metric, math.inf, e.host, e.labels)
+        assert monitor.score(e) >= 0.0
+    assert monitor.stats.missing_values > 0
+    assert monitor.stats.series == 1
+
+
+def test_restored_worker_resumes_without_new_warm_up(make_series: Callable[..., Series]) -> None:
+    points = with_bump(make_series(1500), at=1300, size=60.0, length=5)
+    evs = events(points)
+    original = MetricMonitor()
+    for e in evs[:1000]:
+        original.process(e)
+    checkpoint = dict(original.dirty_states())
+    assert original.dirty_states() == []  # nothing changed since
+    assert all(state[0] == 1 for state in checkpoint.values())  # version header
+
+    restarted = MetricMonitor()
+    for key, state in checkpoint.items():
+        restarted.restore(key, state)
+    rest_a = [original.observe(e) for e in evs[1000:]]
+    rest_b = [restarted.observe(e) for e in evs[1000:]]
+    assert [o.score for o in rest_a] == [o.score for o in rest_b]
+    assert not any(o.warming_up for o in rest_b)
+    assert [o.anomaly for o in rest_a] == [o.anomaly for o in rest_b]
+    assert any(o.anomaly is not None for o in rest_b)
+    assert restarted.stats.restored == 1
+
+
+def test_state_is_compact_and_rejects_foreign_bytes(make_series: Callable[..., Series]) -> None:
+    monitor = MetricMonitor()
+    run(monitor, events(make_series(2000)))
+    [(key, state)] = monitor.dirty_states()
+    assert len(state) <= 16 * 1024
+    with pytest.raises(StateError):
+        monitor.restore(key, b"\x63" + state[1:])
+    with pytest.raises(StateError):
+        monitor.restore(key, state[:1] + b"\x80\x05garbage")
+
+
+def test_idle_series_are_evicted(make_series: Callable[..., Series]) -> None:
+    config = MetricDetectionConfig(idle_eviction_seconds=3600.0)
+    monitor = MetricMonitor(config)
+    points = make_series(10)
+    run(monitor, events(points, metric="a"))
+    run(monitor, events(points[:2], metric="b"))
+    assert monitor.evict_idle(points[1][0] + 1800.0) == []
+    gone = monitor.evict_idle(points[1][0] + 3601.0)
+    assert gone == ["checkout|b|host=web-1"]
+    assert monitor.stats.evicted == 1
+    assert monitor.stats.series == 1
+
+
+def test_series_cap_rejects_and_counts() -> None:
+    monitor = MetricMonitor(MetricDetectionConfig(max_series=2))
+    for metric in ("a", "b", "c", "d"):
+        monitor.process(MetricEvent(0.0, "svc", metric, 1.0))
+    stats = monitor.stats
+    assert stats.series == 2
+    assert stats.rejected_by_cap == 2
+    monitor.process(MetricEvent(1.0, "svc", "a", 1.0))  # known series still served
+    assert monitor.stats.rejected_by_cap == 2
+
+
+def test_rules_pick_the_detector_by_metric_and_labels(make_series: Callable[..., Series]) -> None:
+    config = MetricDetectionConfig(
+        rules=(
+            DetectorRule(metric="queue_*", labels={"env": "prod"}, detector="sad"),
+            DetectorRule(metric="queue_*", detector="gaussian", params={"window_size": 100}),
+        )
+    )
+    monitor = MetricMonitor(config)
+    points = with_bump(make_series(800), at=700, size=200.0, length=1)
+    names = {
+        a.detector
+        for metric, env in (("queue_depth", "prod"), ("queue_depth", "dev"), ("cpu", "prod"))
+        for a in run(monitor, events(points, metric=metric, env=env))
+    }
+    assert names == {"sad", "gaussian", "robust_likelihood"}
+
+
+def test_unknown_detector_is_a_typed_error() -> None:
+    with pytest.raises(UnknownDetectorError):
+        MetricMonitor(MetricDetectionConfig(default_detector="nope"))
+
+
+def test_config_rejects_close_threshold_above_open() -> None:
+    with pytest.raises(ValueError):
+        MetricDetectionConfig(threshold=0.3, hysteresis={"close_threshold": 0.5})
