@@ -104,10 +104,13 @@ class SlackMessage:
         Plain fallback text (notifications, screen readers, webhook previews).
     attachments
         One attachment: the colour bar and the blocks.
+    incident_id
+        The incident shown (not sent to Slack; names files of the file renderer).
     """
 
     text: str
     attachments: tuple[dict[str, Any], ...]
+    incident_id: str = ""
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
@@ -271,7 +274,7 @@ def render_incident(incident: Incident) -> SlackMessage:
         }
     )
     attachment = {"color": colour_of(incident), "fallback": text, "blocks": blocks[:50]}
-    return SlackMessage(text=text, attachments=(attachment,))
+    return SlackMessage(text=text, attachments=(attachment,), incident_id=incident.id)
 
 
 def render_event(event: TimelineEvent) -> str:
