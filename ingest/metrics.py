@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from detectors.events import MetricEvent
 from ingest.contract import Decoded, decode_metrics, decode_objects, load_json, metric_from_obj
@@ -53,6 +53,8 @@ class MetricIngestConfig(BaseModel, frozen=True, extra="forbid"):
     missing_timestamp
         What to do with a line-protocol or Graphite line without a timestamp: reject it
         (to the dead-letter topic) or stamp it with the time of decoding.
+    counter_series
+        How many cumulative series :meth:`new_state` remembers (about 0.5 KB each).
 
     >>> MetricIngestConfig(format="influx").mapping.influx.host
     ('host',)
@@ -63,6 +65,7 @@ class MetricIngestConfig(BaseModel, frozen=True, extra="forbid"):
     rate_suffix: str = "_rate"
     quantiles: tuple[float, ...] = (0.5, 0.9, 0.99)
     missing_timestamp: Literal["reject", "now"] = "reject"
+    counter_series: int = Field(default=100_000, ge=1)
 
     @field_validator("quantiles")
     @classmethod
@@ -70,6 +73,13 @@ class MetricIngestConfig(BaseModel, frozen=True, extra="forbid"):
         if any(not 0.0 < q <= 1.0 for q in value):
             raise ValueError("quantiles must lie in (0, 1]")
         return value
+
+    def new_state(self) -> CumulativeState:
+        """An empty store for the previous points of counters, sized by ``counter_series``.
+
+        Keep one per worker and pass it to every :func:`decode_metric_message` call.
+        """
+        return CumulativeState(max_series=self.counter_series)
 
 
 def _decode_json_value(

@@ -89,12 +89,10 @@ def _text(value: Any) -> str:
     return "" if text is None else text
 
 
-def nanos(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
-    """Epoch seconds of a ``*UnixNano`` field (string or number); None when 0/absent."""
+def nanos(obj: dict[str, Any], name: str) -> float | None:
+    """Epoch seconds of a ``*UnixNano`` field (string or number); None when 0 or absent."""
     raw = obj.get(name)
     if raw is None or raw == 0 or raw == "0":
-        if required:
-            raise DecodeError(Reason.MISSING_FIELD, f"missing field '{name}'")
         return None
     try:
         value = int(raw)
@@ -105,6 +103,14 @@ def nanos(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
     if value < 0 or value > _MAX_NANOS:
         raise DecodeError(Reason.INVALID_VALUE, f"'{name}' is out of range: {raw!r}")
     return parse_timestamp(value / 1e9, name)
+
+
+def point_time(point: dict[str, Any]) -> float:
+    """Epoch seconds of a data point's ``timeUnixNano``, which must be set."""
+    timestamp = nanos(point, "timeUnixNano")
+    if timestamp is None:
+        raise DecodeError(Reason.MISSING_FIELD, "missing field 'timeUnixNano'")
+    return timestamp
 
 
 def integer(obj: dict[str, Any], name: str) -> int:

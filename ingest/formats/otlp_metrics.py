@@ -26,7 +26,16 @@ from ingest.formats.common import add_error, counter_rate, dumps, fail
 from ingest.formats.cumulative import CumulativeState, Increase
 from ingest.formats.histogram import explicit_quantiles, exponential_quantiles, quantile_suffix
 from ingest.formats.mapping import OtlpMapping, take_first
-from ingest.formats.otlp import FORMAT, array, attributes, double, first_array, integer, nanos
+from ingest.formats.otlp import (
+    FORMAT,
+    array,
+    attributes,
+    double,
+    first_array,
+    integer,
+    nanos,
+    point_time,
+)
 
 _DELTA = 1
 _CUMULATIVE = 2
@@ -104,7 +113,7 @@ def _temporality(data: dict[str, Any]) -> int:
 
 
 def _interval(point: dict[str, Any], timestamp: float) -> float | None:
-    start = nanos(point, "startTimeUnixNano", required=False)
+    start = nanos(point, "startTimeUnixNano")
     if start is None or start >= timestamp:
         return None
     return timestamp - start
@@ -122,8 +131,7 @@ def _gauge_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -
     for point in array(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
-        timestamp = nanos(point, "timeUnixNano", required=True)
-        assert timestamp is not None
+        timestamp = point_time(point)
         service, host, labels = ctx.identity(point)
         out.append(MetricEvent(timestamp, service, ctx.name, _number(point), host, labels))
 
@@ -137,8 +145,7 @@ def _sum_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> 
     for point in array(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
-        timestamp = nanos(point, "timeUnixNano", required=True)
-        assert timestamp is not None
+        timestamp = point_time(point)
         service, host, labels = ctx.identity(point)
         value = _number(point)
         if temporality == _DELTA:
@@ -158,7 +165,7 @@ def _sum_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> 
                 labels=labels,
                 timestamp=timestamp,
                 value=value,
-                start=nanos(point, "startTimeUnixNano", required=False),
+                start=nanos(point, "startTimeUnixNano"),
             )
         if rate is not None:
             out.append(MetricEvent(timestamp, service, metric, rate, host, labels))
@@ -176,7 +183,7 @@ def _since_previous(
             Reason.INVALID_VALUE,
             f"'{ctx.name}' is cumulative and no CumulativeState was given to difference it",
         )
-    start = nanos(point, "startTimeUnixNano", required=False)
+    start = nanos(point, "startTimeUnixNano")
     return ctx.state.increase(key, timestamp, values, start=start)
 
 
@@ -213,8 +220,7 @@ def _histogram_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent
     for point in array(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
-        timestamp = nanos(point, "timeUnixNano", required=True)
-        assert timestamp is not None
+        timestamp = point_time(point)
         identity = ctx.identity(point)
         counts = [float(integer({"c": c}, "c")) for c in array(point, "bucketCounts")]
         bounds = [double(b, "explicitBounds") for b in array(point, "explicitBounds")]
@@ -260,8 +266,7 @@ def _exponential_points(ctx: _Context, data: dict[str, Any], out: list[MetricEve
     for point in array(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
-        timestamp = nanos(point, "timeUnixNano", required=True)
-        assert timestamp is not None
+        timestamp = point_time(point)
         identity = ctx.identity(point)
         scale = integer(point, "scale")
         zero = float(integer(point, "zeroCount"))
@@ -310,8 +315,7 @@ def _summary_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent])
     for point in array(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
-        timestamp = nanos(point, "timeUnixNano", required=True)
-        assert timestamp is not None
+        timestamp = point_time(point)
         identity = ctx.identity(point)
         quantiles = [
             (double(q.get("quantile", 0.0), "quantile"), double(q.get("value", 0.0), "value"))

@@ -236,9 +236,9 @@ def _otlp_level(record: dict[str, Any]) -> str | None:
 def _otlp_record(record: Any, resource: dict[str, str], mapping: OtlpMapping) -> LogEvent:
     if not isinstance(record, dict):
         raise DecodeError(Reason.NOT_AN_EVENT, "a logRecord must be an object")
-    timestamp = nanos(record, "timeUnixNano", required=False)
+    timestamp = nanos(record, "timeUnixNano")
     if timestamp is None:
-        timestamp = nanos(record, "observedTimeUnixNano", required=False)
+        timestamp = nanos(record, "observedTimeUnixNano")
     if timestamp is None:
         raise DecodeError(
             Reason.MISSING_FIELD, "the record has neither timeUnixNano nor observedTimeUnixNano"
