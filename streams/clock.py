@@ -36,3 +36,41 @@ class EventClock:
         if self._event is None:
             return None
         return self._event + max(0.0, self._wall() - self._seen_at)
+
+    def idle_for(self) -> float:
+        """Wall seconds since the clock last moved forward."""
+        return self._wall() - self._seen_at if self._event is not None else float("inf")
+
+
+class Watermark:
+    """Event time up to which every input has been processed: the slowest active input.
+
+    Inputs idle for longer than ``idle_s`` (wall time) do not hold the others back.
+
+    >>> wall = [0.0]
+    >>> mark = Watermark(["metrics", "logs"], idle_s=30, wall=lambda: wall[0])
+    >>> mark.observe("metrics", 1000.0); mark.observe("logs", 400.0)
+    >>> mark.now()
+    400.0
+    >>> wall[0] = 60.0; mark.observe("metrics", 1060.0)
+    >>> mark.now()  # logs went quiet: they no longer hold time back
+    1060.0
+    """
+
+    def __init__(
+        self, inputs: list[str], *, idle_s: float = 30.0, wall: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.clocks = {name: EventClock(wall) for name in inputs}
+        self.idle_s = idle_s
+
+    def observe(self, source: str, event_time: float) -> None:
+        self.clocks[source].observe(event_time)
+
+    def now(self) -> float | None:
+        """The watermark, or None before any event."""
+        readings = [(c.now(), c.idle_for()) for c in self.clocks.values()]
+        seen = [(t, idle) for t, idle in readings if t is not None]
+        if not seen:
+            return None
+        active = [t for t, idle in seen if idle < self.idle_s]
+        return min(active) if active else max(t for t, _ in seen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ from rca.engine import IncidentEngine, Outcome
 from rca.remediation import load_remediation_rules
 from rca.silences import load_silences
 from rca.topology import load_topology
-from streams.clock import EventClock
+from streams.clock import EventClock, Watermark
 from streams.config import Settings
 from streams.control import apply_command
 from streams.deadletter import DeadLetter, Origin
@@ -47,6 +48,12 @@ from streams.observability import (
 log = logging.getLogger(__name__)
 
 ENGINE_KEY = "engine"
+IN_FLIGHT_GRACE_S = 10.0
+ENGINE_FEED_MAX = 500_000
+
+
+def _record_id(anomaly: Anomaly) -> str:
+    return f"{anomaly.anomaly_id}/{anomaly.details.get('phase', '')}/{anomaly.score:.6f}"
 
 
 class Publisher(Protocol):
@@ -123,7 +130,12 @@ class Pipeline:
             silences=self.config_silences,
         )
         self.cumulative = CumulativeState()
-        self.clock = EventClock()
+        self.clock = Watermark(["metrics", "logs"])
+        self.anomaly_clock = EventClock()  # time for a worker that only correlates
+        self._in_flight: dict[str, float] = {}  # anomaly id -> wall time published
+        # Raw samples for the engine's baselines, fed in step with the anomalies it sees
+        # (the engine must not see a series' future before the anomaly that starts it).
+        self._engine_feed: deque[MetricEvent] = deque(maxlen=ENGINE_FEED_MAX)
         self._series_partition: dict[str, int] = {}
         self._service_partition: dict[str, int] = {}
         self._engine_partition: int | None = None
@@ -217,13 +229,13 @@ class Pipeline:
             if key not in known:
                 self._resume_series(key)
                 known[key] = partition
-            self.clock.observe(event.timestamp)
+            self.clock.observe("metrics", event.timestamp)
             anomaly = self.metrics.process(event)
             if anomaly is not None:
                 found.append(anomaly)
             if self.forecasts.config.rules or self.forecasts.config.burn_rates:
                 found.extend(self.forecasts.process(event))
-            self.engine.on_metric(event)
+            self._engine_feed.append(event)
             for observer in self.observers:
                 observer.observe(event)
         await self._publish_anomalies(found)
@@ -238,7 +250,7 @@ class Pipeline:
                 if state is not None:
                     self.logs.restore(event.service, state)
                 self._service_partition[event.service] = partition
-            self.clock.observe(event.timestamp)
+            self.clock.observe("logs", event.timestamp)
             found.extend(self.logs.process(event))
         await self._publish_anomalies(found)
         self._maybe_checkpoint()
@@ -246,6 +258,7 @@ class Pipeline:
     async def _publish_anomalies(self, anomalies: Iterable[Anomaly]) -> None:
         for anomaly in anomalies:
             ANOMALIES.labels(str(anomaly.kind), anomaly.detector).inc()
+            self._in_flight[_record_id(anomaly)] = time.monotonic()
             await self.publisher.publish(
                 "anomalies", anomaly.service.encode(), orjson.dumps(anomaly.to_dict())
             )
@@ -274,13 +287,15 @@ class Pipeline:
         except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
             log.warning("skipping an unreadable anomaly record: %s", exc)
             return
-        self.clock.observe(anomaly.timestamp)
+        self._in_flight.pop(_record_id(anomaly), None)
+        self.anomaly_clock.observe(anomaly.timestamp)
+        self._feed_engine(up_to=anomaly.timestamp)
         await self._publish_outcome(self.engine.on_anomaly(anomaly), partition)
 
     async def on_control_record(self, payload: bytes, partition: int) -> None:
         """One command of the control topic (silence, acknowledge, approve, reject)."""
         self._resume_engine(partition)
-        outcome = apply_command(self.engine, payload, now=self.clock.now())
+        outcome = apply_command(self.engine, payload, now=self.now())
         await self._publish_outcome(outcome, partition)
 
     async def _publish_outcome(self, outcome: Outcome, partition: int | None) -> None:
@@ -302,13 +317,19 @@ class Pipeline:
 
     # -- time ------------------------------------------------------------------------------
 
+    def now(self) -> float | None:
+        """Event time of this worker: the input watermark, else the anomalies' time."""
+        now = self.clock.now()
+        return now if now is not None else self.anomaly_clock.now()
+
     async def tick(self) -> None:
         """Time-driven work: log buckets, incident resolution, idle series, checkpoints."""
-        now = self.clock.now()
+        now = self.now()
         if now is None:
             return
         await self._publish_anomalies(self.logs.tick(now))
-        if self._engine_partition is not None:
+        if self._engine_partition is not None and not self._anomalies_in_flight():
+            self._feed_engine(up_to=now)
             await self._publish_outcome(self.engine.tick(now), self._engine_partition)
         for key in self.metrics.evict_idle(now):
             partition = self._series_partition.pop(key, None)
@@ -320,6 +341,20 @@ class Pipeline:
             SERIES_REJECTED.inc(stats.rejected_by_cap - self._rejected_seen)
             self._rejected_seen = stats.rejected_by_cap
         self._maybe_checkpoint()
+
+    def _feed_engine(self, up_to: float) -> None:
+        feed = self._engine_feed
+        while feed and feed[0].timestamp <= up_to:
+            self.engine.on_metric(feed.popleft())
+
+    def _anomalies_in_flight(self) -> bool:
+        """True while anomalies this worker published have not reached its correlation
+        agent yet: the engine must not resolve incidents that they may extend. Records
+        that another worker correlates stop counting after a grace period."""
+        grace = time.monotonic() - IN_FLIGHT_GRACE_S
+        for key in [k for k, at in self._in_flight.items() if at < grace]:
+            del self._in_flight[key]
+        return bool(self._in_flight)
 
     def _maybe_checkpoint(self, force: bool = False) -> None:
         interval = self.settings.detection.checkpoint_interval_s
