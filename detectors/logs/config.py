@@ -16,6 +16,11 @@ class MinerConfig(BaseModel, frozen=True, extra="forbid"):
     merge_after
         A token position becomes a parameter once this many distinct values were seen
         there in templates that are otherwise identical.
+    pair_merge_after
+        Two positions become parameters together once templates that differ at exactly
+        those two positions show this many distinct values at each (``from alice to db1``,
+        ``from bob to web2``, ...). Set high: state machines (``from NEW to RUNNING``)
+        stay apart.
     min_constant_ratio
         A template keeps at least this share of constant tokens: short lines such as
         ``running`` / ``blocked`` are never generalised into ``<*>``.
@@ -25,6 +30,7 @@ class MinerConfig(BaseModel, frozen=True, extra="forbid"):
 
     max_templates: int = Field(default=1000, ge=1)
     merge_after: int = Field(default=3, ge=2)
+    pair_merge_after: int = Field(default=10, ge=2)
     min_constant_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
     cache_size: int = Field(default=10_000, ge=0)
 

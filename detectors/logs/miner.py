@@ -75,9 +75,13 @@ class TemplateMiner:
         self._sizes: dict[int, int] = {}
         self._alias: dict[int, int] = {}
         self._by_length: dict[int, list[int]] = defaultdict(list)
+        # (length, first token) -> ids: the candidates of a line (plus those led by <*>)
+        self._by_head: dict[tuple[int, str], list[int]] = defaultdict(list)
         # hash of (length, position, tokens without that position) -> ids differing only
         # there; a hash keeps the index at one int per token (candidates are verified)
         self._holes: dict[int, set[int]] = defaultdict(set)
+        # the same for two positions, filled lazily when such a pair of templates is seen
+        self._pair_holes: dict[int, set[int]] = defaultdict(set)
         self._cache: dict[str, int] = {}
         self._next_id = 1
         self.cap_hits = 0
@@ -117,6 +121,9 @@ class TemplateMiner:
         """Assign one message body to a template, creating or generalising as needed."""
         masked = mask(message)
         cached = self._cache.get(masked)
+        if cached == OVERFLOW_ID:
+            self.cap_hits += 1
+            return MinedLine(OVERFLOW_ID, False)
         if cached is not None:
             tid = self.resolve(cached)
             if tid in self._sizes:
@@ -130,9 +137,13 @@ class TemplateMiner:
             return MinedLine(matched, False)
         if len(self._templates) >= self.config.max_templates:
             self.cap_hits += 1
+            self._remember(masked, OVERFLOW_ID)
             return MinedLine(OVERFLOW_ID, False)
         created = self._create(tokens)
-        tid = self._absorb(self._generalise(created))
+        tid = self._generalise(created)
+        if tid == created:
+            tid = self._generalise_pairs(created)
+        tid = self._absorb(tid)
         self._sizes[tid] = self._sizes.get(tid, 0) + 1
         self._remember(masked, created)
         return MinedLine(tid, tid == created)
@@ -148,7 +159,12 @@ class TemplateMiner:
         """The most specific template covering the tokens, if any."""
         best: int | None = None
         best_params = len(tokens) + 1
-        for tid in self._by_length.get(len(tokens), ()):
+        length = len(tokens)
+        head = tokens[0] if tokens else ""
+        candidates = self._by_head.get((length, head), [])
+        if head != PARAM:
+            candidates = candidates + self._by_head.get((length, PARAM), [])
+        for tid in candidates:
             params = 0
             for have, got in zip(self._templates[tid], tokens, strict=True):
                 if have == got:
@@ -168,6 +184,7 @@ class TemplateMiner:
         self._templates[tid] = list(tokens)
         self._sizes[tid] = 0
         self._by_length[len(tokens)].append(tid)
+        self._by_head[_head(tokens)].append(tid)
         return tid
 
     def _constant_enough(self, tokens: list[str], skip: int = -1) -> bool:
@@ -178,6 +195,7 @@ class TemplateMiner:
         self._alias[gone] = keep
         self._sizes[keep] = self._sizes.get(keep, 0) + self._sizes.pop(gone, 0)
         self._by_length[len(self._templates[gone])].remove(gone)
+        self._by_head[_head(self._templates[gone])].remove(gone)
         del self._templates[gone]
 
     def _generalise(self, tid: int) -> int:
@@ -201,7 +219,52 @@ class TemplateMiner:
                         merged[i] = PARAM
             for other in live - {keep}:
                 self._merge_into(keep, other)
-            self._templates[keep] = merged
+            self._set_tokens(keep, merged)
+            return self._generalise(keep)
+        return tid
+
+    def _set_tokens(self, tid: int, tokens: list[str]) -> None:
+        """Replace a template's tokens (same length), keeping the head index right."""
+        old = _head(self._templates[tid])
+        self._templates[tid] = tokens
+        new = _head(tokens)
+        if new != old:
+            self._by_head[old].remove(tid)
+            self._by_head[new].append(tid)
+
+    def _generalise_pairs(self, tid: int) -> int:
+        """Turn two positions into parameters once they both vary enough (see config)."""
+        tokens = self._templates[tid]
+        length = len(tokens)
+        need = self.config.pair_merge_after
+        for other in self._by_length[length]:
+            if other == tid:
+                continue
+            diff = _two_differences(self._templates[other], tokens)
+            if diff is None:
+                continue
+            p1, p2 = diff
+            key = _pair_key(tokens, p1, p2)
+            group = self._pair_holes[key]
+            group.update((tid, other))
+            live = {
+                s
+                for s in {self.resolve(g) for g in group}
+                if s == tid
+                or (s in self._templates and _two_differences(self._templates[s], tokens) == diff)
+            }
+            first = {self._templates[s][p1] for s in live}
+            second = {self._templates[s][p2] for s in live}
+            if len(first) < need or len(second) < need:
+                continue
+            merged = list(tokens)
+            merged[p1] = merged[p2] = PARAM
+            if not self._constant_enough(merged):
+                continue
+            keep = min(live)
+            for gone in live - {keep}:
+                self._merge_into(keep, gone)
+            self._set_tokens(keep, merged)
             return self._generalise(keep)
         return tid
 
@@ -211,8 +274,7 @@ class TemplateMiner:
         if theirs is None or len(theirs) != len(tokens) or theirs[pos] == PARAM:
             return False
         return all(
-            i == pos or a in (b, PARAM)
-            for i, (a, b) in enumerate(zip(theirs, tokens, strict=True))
+            i == pos or a in (b, PARAM) for i, (a, b) in enumerate(zip(theirs, tokens, strict=True))
         )
 
     def _absorb(self, tid: int) -> int:
@@ -226,7 +288,7 @@ class TemplateMiner:
             theirs = self._templates[other]
             if all(a in (b, PARAM) for a, b in zip(tokens, theirs, strict=True)):
                 keep, gone = min(other, tid), max(other, tid)
-                self._templates[keep] = list(tokens)
+                self._set_tokens(keep, list(tokens))
                 self._merge_into(keep, gone)
                 tid = keep
         return tid
@@ -260,6 +322,7 @@ class TemplateMiner:
                 miner._templates[int(tid)] = tokens
                 miner._sizes[int(tid)] = int(size)
                 miner._by_length[len(tokens)].append(int(tid))
+                miner._by_head[_head(tokens)].append(int(tid))
             miner._alias = {int(k): int(v) for k, v in state["a"]}
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(f"malformed miner state: {exc}") from None
@@ -273,3 +336,25 @@ class TemplateMiner:
 def _hole_key(tokens: list[str], pos: int) -> int:
     """Index key of the templates that equal ``tokens`` everywhere but at ``pos``."""
     return hash((len(tokens), pos, *tokens[:pos], *tokens[pos + 1 :]))
+
+
+def _two_differences(a: list[str], b: list[str]) -> tuple[int, int] | None:
+    """The two positions where two equally long token lists differ, if exactly two and
+    neither side holds a parameter there."""
+    found: list[int] = []
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x != y:
+            if x == PARAM or y == PARAM or len(found) == 2:
+                return None
+            found.append(i)
+    return (found[0], found[1]) if len(found) == 2 else None
+
+
+def _pair_key(tokens: list[str], p1: int, p2: int) -> int:
+    """Index key of the templates that equal ``tokens`` everywhere but at ``p1``, ``p2``."""
+    rest = [t for i, t in enumerate(tokens) if i not in (p1, p2)]
+    return hash((len(tokens), p1, p2, *rest))
+
+
+def _head(tokens: list[str]) -> tuple[int, str]:
+    return len(tokens), tokens[0] if tokens else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -121,3 +122,32 @@ def test_corrupt_state_raises_state_error() -> None:
         TemplateMiner.from_state({"v": 1, "t": "nope"})
     with pytest.raises(StateError):
         TemplateMiner.from_state({"v": 99, "next": 1, "cap_hits": 0, "t": [], "a": []})
+
+
+def test_two_varying_words_merge_once_both_vary_a_lot() -> None:
+    rng = random.Random(5)
+    names = [f"{a}{b}" for a in "bcdfghjklm" for b in ["ax", "ey", "oz", "ur"]]
+    miner = TemplateMiner()
+    ids = [
+        miner.add(f"Connection from {rng.choice(names)} to {rng.choice(names)} closed").template_id
+        for _ in range(300)
+    ]
+    assert {miner.resolve(i) for i in ids} == {miner.resolve(ids[0])}
+    assert miner.template_text(ids[0]) == "Connection from <*> to <*> closed"
+
+
+def test_state_transitions_stay_apart() -> None:
+    states = ["NEW", "UNASSIGNED", "ASSIGNED", "RUNNING", "SUCCESS_CONTAINER_CLEANUP", "SUCCEEDED"]
+    miner = TemplateMiner()
+    for _ in range(20):
+        for a, b in itertools.pairwise(states):
+            miner.add(f"attempt_{random.randint(1, 99)} TaskAttempt Transitioned from {a} to {b}")
+    assert miner.template_count == len(states) - 1
+
+
+def test_overflow_lines_are_not_searched_again() -> None:
+    miner = TemplateMiner(MinerConfig(max_templates=1))
+    miner.add("alpha one")
+    assert miner.add("beta two").template_id == OVERFLOW_ID
+    assert miner.add("beta two").template_id == OVERFLOW_ID
+    assert miner.cap_hits == 2
