@@ -34,6 +34,22 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
     max_hops
         With a topology: services at most this many dependency edges apart (either
         direction) are related. Services absent from the topology are related by time only.
+    confirm_s
+        With raw metrics fed to the engine, a metric anomaly counts towards opening an
+        incident only once its series has stayed off its baseline for this long (a blip
+        that a detector flags but that does not last opens nothing). Anomalies without
+        raw samples (logs, forecasts, unfed series) count at once.
+    confirm_z, confirm_fraction
+        "Off its baseline" means at least ``confirm_fraction`` of the samples since the
+        onset deviate by ``confirm_z`` robust sigma or more (baseline: the samples before
+        the onset, as for ranking).
+    min_signals
+        Confirmed signals (distinct fingerprints) needed to open an incident; they must be
+        related and fall within ``corroboration_s`` of each other. Forecasts open alone.
+    corroboration_s
+        See ``min_signals``.
+    max_pending
+        Bound on anomalies waiting for confirmation.
     quiet_period_s
         An incident resolves once it has had no new anomaly for this long.
     reopen_window_s
@@ -59,6 +75,12 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
 
     window_s: float = Field(default=300.0, gt=0)
     max_hops: int = Field(default=2, ge=0)
+    confirm_s: float = Field(default=15.0, ge=0)
+    confirm_z: float = Field(default=5.0, ge=0)
+    confirm_fraction: float = Field(default=0.8, gt=0, le=1)
+    min_signals: int = Field(default=2, ge=1)
+    corroboration_s: float = Field(default=60.0, ge=0)
+    max_pending: int = Field(default=10_000, ge=1)
     quiet_period_s: float = Field(default=600.0, gt=0)
     reopen_window_s: float = Field(default=900.0, ge=0)
     learn_cooccurrence: bool = True

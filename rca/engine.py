@@ -9,13 +9,16 @@ replay gives the same incidents, ids and versions.
 
 >>> from detectors.anomaly import Direction, SignalKind
 >>> engine = IncidentEngine()
->>> a = Anomaly("carts", "carts_cpu", SignalKind.METRIC, 100.0, 95.0, 0.999,
-...             Direction.SPIKE, "robust", details={"z": 40.0})
->>> out = engine.on_anomaly(a)
->>> inc = out.incidents[0]
+>>> cpu = Anomaly("carts", "cpu", SignalKind.METRIC, 100.0, 95.0, 0.99,
+...               Direction.SPIKE, "robust", details={"z": 40.0})
+>>> lat = Anomaly("front-end", "latency_p99", SignalKind.METRIC, 104.0, 2.5, 0.97,
+...               Direction.SPIKE, "robust", details={"z": 12.0})
+>>> engine.on_anomaly(cpu)  # one signal alone does not open an incident
+Outcome(incidents=(), actions=())
+>>> inc = engine.on_anomaly(lat).incidents[0]
 >>> inc.state.value, inc.version, inc.root_causes[0].service
 ('opened', 1, 'carts')
->>> engine.tick(100.0 + 601.0).incidents[0].state.value
+>>> engine.tick(104.0 + 600.0).incidents[0].state.value
 'resolved'
 """
 
@@ -36,6 +39,7 @@ from detectors.events import MetricEvent
 from rca import operations
 from rca.baseline import MetricHistory
 from rca.config import RcaConfig
+from rca.confirmation import ConfirmationGate
 from rca.correlation import Correlator, TrackedIncident, incident_id_for, is_prediction
 from rca.exceptions import StateError, UnknownActionError, UnknownIncidentError
 from rca.model import (
@@ -107,6 +111,8 @@ class IncidentEngine:
         self.planner = RemediationPlanner(self.config.remediation, rules)
         self.silences = SilenceSet(silences, max_silences=self.config.silences.max_silences)
         self.history = MetricHistory(self.config.ranking.baseline_samples)
+        self.gate = ConfirmationGate(cc, self.config.ranking)
+        self._candidates: list[Anomaly] = []
         self._open: dict[str, TrackedIncident] = {}
         self._resolved: OrderedDict[str, TrackedIncident] = OrderedDict()
         self._action_owner: dict[str, str] = {}
@@ -115,39 +121,24 @@ class IncidentEngine:
     # ------------------------------------------------------------------ inputs
 
     def on_anomaly(self, anomaly: Anomaly) -> Outcome:
-        """Fold one anomaly into its incident (opening or reopening one if needed)."""
+        """Fold one anomaly into its open incident, or hold it until it is confirmed and
+        corroborated (see :class:`~rca.config.CorrelationConfig`), then open or reopen one."""
         self.now = max(self.now, anomaly.timestamp)
         if is_prediction(anomaly) and anomaly.details.get("phase") == "withdrawn":
             return self._withdraw(anomaly)
         tracked = self.correlator.match(anomaly, self._open.values())
-        events: list[TimelineEvent] = []
-        changes: dict[str, Any] = {}
-        if tracked is None:
-            tracked = self.correlator.match_resolved(anomaly, self._resolved.values())
-            if tracked is not None:
-                self._reopen(tracked, anomaly, events, changes)
-            else:
-                tracked = self._open_new(anomaly)
-                events.append(
-                    TimelineEvent(TimelineKind.OPENED, anomaly.timestamp, _describe(anomaly))
-                )
-        elif not tracked.fold(anomaly):
+        if tracked is not None:
+            return self._fold(tracked, anomaly)
+        item = self.gate.add(anomaly, self.history)
+        if item is None:
             return Outcome()
-        else:
-            phase = anomaly.details.get("phase") if anomaly.details else None
-            kind = TimelineKind.ESCALATED if phase == "escalation" else TimelineKind.ANOMALY
-            events.append(TimelineEvent(kind, anomaly.timestamp, _describe(anomaly)))
-        if is_prediction(anomaly):
-            crossing = anomaly.details.get("crossing_time")
-            if isinstance(crossing, int | float):
-                tracked.predictions[anomaly.fingerprint] = float(crossing)
-        out = self._publish(tracked, at=anomaly.timestamp, events=events, rerank=True, **changes)
-        return out + self._enforce_open_limit()
+        return self._consider([item.anomaly], at=anomaly.timestamp)
 
     def on_metric(self, event: MetricEvent) -> None:
         """Remember a raw sample (bounded ring per series) and update open incidents'
         peak deviations; needed only for BARO-style magnitude ranking."""
         sid = self.history.add(event)
+        self.gate.observe(sid.key, event.timestamp, event.value)
         for tracked in self._open.values():
             if tracked.evidence is not None:
                 tracked.evidence.observe(sid.key, event.timestamp, event.value)
@@ -156,7 +147,7 @@ class IncidentEngine:
         """Time-based work at event time ``now``: resolve quiet incidents, re-rank open
         ones, follow silences that start or end, forget old state."""
         self.now = max(self.now, now)
-        out = Outcome()
+        out = self._consider([p.anomaly for p in self.gate.due(now)], at=now)
         cc = self.config.correlation
         for tracked in list(self._open.values()):
             if now - tracked.last_anomaly_at >= cc.quiet_period_s:
@@ -323,27 +314,89 @@ class IncidentEngine:
         self._open[incident.id] = tracked
         return tracked
 
-    def _reopen(
-        self,
-        tracked: TrackedIncident,
-        anomaly: Anomaly,
-        events: list[TimelineEvent],
-        changes: dict[str, Any],
-    ) -> None:
+    def _fold(self, tracked: TrackedIncident, anomaly: Anomaly) -> Outcome:
+        if not tracked.fold(anomaly):
+            return Outcome()
+        phase = anomaly.details.get("phase") if anomaly.details else None
+        kind = TimelineKind.ESCALATED if phase == "escalation" else TimelineKind.ANOMALY
+        self._note_prediction(tracked, anomaly)
+        event = TimelineEvent(kind, anomaly.timestamp, _describe(anomaly))
+        return self._publish(tracked, at=anomaly.timestamp, events=[event], rerank=True)
+
+    def _note_prediction(self, tracked: TrackedIncident, anomaly: Anomaly) -> None:
+        if is_prediction(anomaly):
+            crossing = anomaly.details.get("crossing_time")
+            if isinstance(crossing, int | float):
+                tracked.predictions[anomaly.fingerprint] = float(crossing)
+
+    def _consider(self, confirmed: list[Anomaly], *, at: float) -> Outcome:
+        """Route confirmed anomalies: join an open incident, reopen a resolved one, or
+        wait for corroboration; then open incidents for corroborated groups."""
+        out = Outcome()
+        for anomaly in confirmed:
+            tracked = self.correlator.match(anomaly, self._open.values())
+            if tracked is not None:
+                out += self._fold(tracked, anomaly)
+                continue
+            tracked = self.correlator.match_resolved(anomaly, self._resolved.values())
+            if tracked is not None:
+                out += self._reopen(tracked, anomaly, at=at)
+                continue
+            self._candidates.append(anomaly)
+        cc = self.config.correlation
+        horizon = at - cc.corroboration_s - cc.confirm_s - 1.0
+        self._candidates = [a for a in self._candidates if a.timestamp >= horizon]
+        while (group := self._find_group()) is not None:
+            out += self._open_group(group, at=at)
+        return out + self._enforce_open_limit()
+
+    def _find_group(self) -> list[Anomaly] | None:
+        cc = self.config.correlation
+        ordered = sorted(self._candidates, key=lambda a: (a.timestamp, a.anomaly_id))
+        for i, seed in enumerate(ordered):
+            members = [seed]
+            for other in ordered[i + 1 :]:
+                if other.timestamp - seed.timestamp > cc.corroboration_s:
+                    break
+                if self.correlator.distance(other.service, {m.service for m in members}) is None:
+                    continue
+                members.append(other)
+            signals = {m.fingerprint for m in members}
+            if len(signals) >= cc.min_signals or any(is_prediction(m) for m in members):
+                ids = {id(m) for m in members}
+                self._candidates = [a for a in self._candidates if id(a) not in ids]
+                return members
+        return None
+
+    def _open_group(self, group: list[Anomaly], *, at: float) -> Outcome:
+        first, rest = group[0], group[1:]
+        tracked = self._open_new(first)
+        self._note_prediction(tracked, first)
+        events = [TimelineEvent(TimelineKind.OPENED, first.timestamp, _describe(first))]
+        for anomaly in rest:
+            if tracked.fold(anomaly):
+                self._note_prediction(tracked, anomaly)
+                events.append(
+                    TimelineEvent(TimelineKind.ANOMALY, anomaly.timestamp, _describe(anomaly))
+                )
+        return self._publish(tracked, at=max(at, first.timestamp), events=events, rerank=True)
+
+    def _reopen(self, tracked: TrackedIncident, anomaly: Anomaly, *, at: float) -> Outcome:
         del self._resolved[tracked.incident.id]
         self._open[tracked.incident.id] = tracked
         tracked.fold(anomaly)
-        changes.update(
+        self._note_prediction(tracked, anomaly)
+        event = TimelineEvent(
+            TimelineKind.REOPENED, anomaly.timestamp, f"reopened: {_describe(anomaly)}"
+        )
+        return self._publish(
+            tracked,
+            at=max(at, anomaly.timestamp),
+            events=[event],
+            rerank=True,
             state=IncidentState.UPDATED,
             resolved_at=None,
             reopened=tracked.incident.reopened + 1,
-        )
-        events.append(
-            TimelineEvent(
-                TimelineKind.REOPENED,
-                anomaly.timestamp,
-                f"reopened: {_describe(anomaly)}",
-            )
         )
 
     def _withdraw(self, anomaly: Anomaly) -> Outcome:

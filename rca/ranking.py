@@ -246,7 +246,9 @@ class RootCauseRanker:
         sig: ServiceSignals | None,
         raw: tuple[float, str, float, float] | None,
     ) -> _Scored:
-        if raw is not None and (sig is None or not sig.signal or raw[0] >= sig.z * 0.5):
+        # Raw samples give one comparable scale for every series of every service; a
+        # detector's own z is used only for services the engine has no samples of.
+        if raw is not None:
             z, metric, value, median = raw
             return _Scored(service, metric, z, value=value, median=median)
         if sig is not None and sig.signal:

@@ -1,0 +1,262 @@
+"""RCA benchmark: replay Sock-Shop-layout fault cases through detectors, correlator and ranker.
+
+Each case directory ``<service>-<fault>/<run>/`` holds ``normal.csv`` and ``anomalous.csv``
+(rows 1 s apart: ``time`` and one column per ``<container>_<metric>``). A case is replayed
+as one stream: the normal rows, then the anomalous rows re-stamped to continue the normal
+clock at 1 s steps. Nothing tells the engine where the fault starts. Every sample goes
+to :class:`~detectors.metric.MetricMonitor` (anomalies to the engine) and to
+:meth:`~rca.engine.IncidentEngine.on_metric`; the engine ticks once per row.
+
+Scoring follows RCAEval: the service of a column is the container name (the column
+without its ``_<metric>`` suffix, so ``carts-db_cpu`` is ``carts-db``); the root cause is
+the service in the case folder's name. The ranking scored is the last snapshot of the
+first incident opened in the anomalous part. AC@k is the share of cases whose root cause
+is in the top k; Avg@5 is the mean of AC@1..AC@5.
+
+Run::
+
+    python -m benchmarks.rca --data ../shared/data/rca/sock-shop
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from detectors.events import MetricEvent
+from detectors.metric import MetricDetectionConfig, MetricMonitor
+from rca.config import RcaConfig
+from rca.engine import IncidentEngine
+from rca.model import Incident
+from rca.topology import Topology, load_topology
+
+_METRIC_SUFFIX = re.compile(r"^(?P<service>.+?)_(?P<metric>cpu|mem|lod|lat_\d+)$")
+
+
+def split_column(column: str) -> tuple[str, str]:
+    """``carts-db_cpu -> ("carts-db", "cpu")``; ``carts_lat_90 -> ("carts", "lat_90")``.
+
+    >>> split_column("carts-db_cpu"), split_column("carts_lat_90")
+    (('carts-db', 'cpu'), ('carts', 'lat_90'))
+    """
+    found = _METRIC_SUFFIX.match(column)
+    if found:
+        return found["service"], found["metric"]
+    service, _, metric = column.rpartition("_")
+    return (service or column), (metric or column)
+
+
+def _read(path: Path) -> tuple[list[str], list[list[float]]]:
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [
+            [float(x) if x not in ("", "nan", "NaN") else float("nan") for x in row]
+            for row in reader
+        ]
+    return header, rows
+
+
+@dataclass
+class CaseResult:
+    """What one replayed case produced."""
+
+    name: str
+    fault: str
+    truth: str
+    ranking: list[str] = field(default_factory=list)
+    first_ranking: list[str] = field(default_factory=list)
+    normal_incidents: list[Incident] = field(default_factory=list)
+    anomalous_incidents: int = 0
+    detection_delay_s: float | None = None
+    published: int = 0
+
+    def rank_of_truth(self) -> int | None:
+        """0-based position of the true root cause, None if absent."""
+        return self.ranking.index(self.truth) if self.truth in self.ranking else None
+
+
+def replay_rows(case: Path) -> Iterator[tuple[float, list[str], list[float], bool]]:
+    """``(time, columns, values, in_anomalous_part)`` per row, re-stamped as one stream."""
+    header, normal = _read(case / "normal.csv")
+    header2, anomalous = _read(case / "anomalous.csv")
+    if header2 != header:
+        raise ValueError(f"{case}: normal.csv and anomalous.csv have different columns")
+    t_idx = header.index("time")
+    columns = [c for i, c in enumerate(header) if i != t_idx]
+    last = 0.0
+    for row in normal:
+        last = row[t_idx]
+        yield last, columns, [v for i, v in enumerate(row) if i != t_idx], False
+    for step, row in enumerate(anomalous, start=1):
+        yield last + step, columns, [v for i, v in enumerate(row) if i != t_idx], True
+
+
+def run_case(
+    case: Path,
+    *,
+    truth: str,
+    fault: str,
+    config: RcaConfig,
+    detection: MetricDetectionConfig,
+    topology: Topology | None,
+) -> CaseResult:
+    """Replay one case; the engine and detectors start empty."""
+    engine = IncidentEngine(config=config, topology=topology)
+    monitor = MetricMonitor(detection)
+    result = CaseResult(name=f"{case.parent.name}/{case.name}", fault=fault, truth=truth)
+    latest: dict[str, Incident] = {}
+    first_anomalous: str | None = None
+    fault_start: float | None = None
+    idents: list[tuple[str, str]] = []
+    for t, columns, values, anomalous in replay_rows(case):
+        if not idents:
+            idents = [split_column(c) for c in columns]
+        if anomalous and fault_start is None:
+            fault_start = t
+        published: list[Incident] = []
+        for (service, metric), value in zip(idents, values, strict=True):
+            event = MetricEvent(timestamp=t, service=service, metric=metric, value=value)
+            engine.on_metric(event)
+            anomaly = monitor.process(event)
+            if anomaly is not None:
+                published.extend(engine.on_anomaly(anomaly).incidents)
+        published.extend(engine.tick(t).incidents)
+        for incident in published:
+            result.published += 1
+            if incident.version == 1:
+                if not anomalous:
+                    result.normal_incidents.append(incident)
+                else:
+                    result.anomalous_incidents += 1
+                    if first_anomalous is None:
+                        first_anomalous = incident.id
+                        result.first_ranking = [c.service for c in incident.root_causes]
+                        result.detection_delay_s = incident.opened_at - (fault_start or t)
+            latest[incident.id] = incident
+    if first_anomalous is not None:
+        result.ranking = [c.service for c in latest[first_anomalous].root_causes]
+    return result
+
+
+def find_cases(root: Path) -> list[tuple[Path, str, str]]:
+    """``(case dir, root-cause service, fault)`` for every ``<svc>-<fault>/<run>/``."""
+    cases = []
+    for fault_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        truth, _, fault = fault_dir.name.rpartition("-")
+        for run in sorted(p for p in fault_dir.iterdir() if (p / "anomalous.csv").exists()):
+            cases.append((run, truth or fault_dir.name, fault or "fault"))
+    return cases
+
+
+def ac_at(ranks: list[int | None], k: int) -> float:
+    """Share of cases whose root cause is within the top ``k``."""
+    return sum(1 for r in ranks if r is not None and r < k) / len(ranks) if ranks else 0.0
+
+
+def avg5(ranks: list[int | None]) -> float:
+    """Mean of AC@1..AC@5."""
+    return sum(ac_at(ranks, k) for k in range(1, 6)) / 5
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/rca/sock-shop"))
+    parser.add_argument("--topology", type=Path, default=None, help="topology YAML (optional)")
+    parser.add_argument("--only", default="", help="regex on '<svc>-<fault>/<run>' to filter")
+    parser.add_argument("--memory", action="store_true", help="trace peak memory (slower)")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"no such directory: {args.data}", file=sys.stderr)
+        return 2
+    topology = load_topology(args.topology) if args.topology else None
+    config = RcaConfig()
+    detection = MetricDetectionConfig()
+    cases = [
+        c for c in find_cases(args.data) if re.search(args.only, f"{c[0].parent.name}/{c[0].name}")
+    ]
+    if args.memory:
+        tracemalloc.start()
+    started = time.perf_counter()
+    results = []
+    for case, truth, fault in cases:
+        results.append(
+            run_case(
+                case,
+                truth=truth,
+                fault=fault,
+                config=config,
+                detection=detection,
+                topology=topology,
+            )
+        )
+    elapsed = time.perf_counter() - started
+    print(
+        f"RCA benchmark on {args.data} ({len(results)} cases, "
+        f"topology: {args.topology or 'none, learned co-occurrence'}), {elapsed:.1f}s"
+    )
+    by_fault: dict[str, list[int | None]] = defaultdict(list)
+    for r in results:
+        by_fault[r.fault].append(r.rank_of_truth())
+    print(f"{'fault':<10}{'cases':>6}{'AC@1':>8}{'AC@3':>8}{'Avg@5':>8}")
+    for fault, ranks in sorted(by_fault.items()):
+        print(
+            f"{fault:<10}{len(ranks):>6}{ac_at(ranks, 1):>8.3f}{ac_at(ranks, 3):>8.3f}"
+            f"{avg5(ranks):>8.3f}"
+        )
+    ranks = [r.rank_of_truth() for r in results]
+    print(
+        f"{'overall':<10}{len(ranks):>6}{ac_at(ranks, 1):>8.3f}{ac_at(ranks, 3):>8.3f}"
+        f"{avg5(ranks):>8.3f}"
+    )
+    first = [
+        r.first_ranking.index(r.truth) if r.truth in r.first_ranking else None for r in results
+    ]
+    print(
+        f"ranking at the first snapshot of the incident: AC@1 {ac_at(first, 1):.3f}, "
+        f"Avg@5 {avg5(first):.3f}"
+    )
+    delays = sorted(r.detection_delay_s for r in results if r.detection_delay_s is not None)
+    if delays:
+        print(
+            f"onset of the incident after the fault start: median {delays[len(delays) // 2]:.0f}s,"
+            f" max {delays[-1]:.0f}s"
+        )
+    missed = [r.name for r in results if r.anomalous_incidents == 0]
+    print(
+        f"cases with no incident in the anomalous part: {len(missed)}"
+        + (f" ({', '.join(missed)})" if missed else "")
+    )
+    normal = [(r.name, i) for r in results for i in r.normal_incidents]
+    print(f"incidents opened during the normal part: {len(normal)}")
+    for name, incident in normal:
+        print(f"  {name}: {incident.title} at +{incident.opened_at:.0f}")
+    extra = [(r.name, r.anomalous_incidents) for r in results if r.anomalous_incidents > 1]
+    print(
+        f"cases with more than one incident in the anomalous part: {len(extra)}"
+        + (" (" + ", ".join(f"{n}: {c}" for n, c in extra) + ")" if extra else "")
+    )
+    wrong = [r for r in results if r.rank_of_truth() != 0]
+    for r in wrong:
+        pos = r.rank_of_truth()
+        print(
+            f"  not first: {r.name}: truth {r.truth} at {'-' if pos is None else pos + 1}, "
+            f"ranking {r.ranking}"
+        )
+    if args.memory:
+        _, peak = tracemalloc.get_traced_memory()
+        print(f"peak traced memory: {peak / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
