@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 
 from notify.config import RetryConfig, SlackConfig
 from tests.slack_server import FakeSlack
@@ -21,7 +22,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 def bot_config(slack: FakeSlack) -> SlackConfig:
     return SlackConfig(
-        bot_token=slack.token,
+        bot_token=SecretStr(slack.token),
         base_url=slack.base_url,
         default_channel="C-INCIDENTS",
         retry=FAST_RETRY,

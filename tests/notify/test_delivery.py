@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from detectors.anomaly import Anomaly, Direction, SignalKind
 from detectors.events import MetricEvent
@@ -276,7 +277,9 @@ async def test_refused_call_is_logged_skipped_and_not_retried(
 
 
 async def test_bad_token_is_refused_not_retried(slack: FakeSlack) -> None:
-    config = SlackConfig(bot_token="xoxb-wrong", base_url=slack.base_url, retry=FAST_RETRY)
+    config = SlackConfig(
+        bot_token=SecretStr("xoxb-wrong"), base_url=slack.base_url, retry=FAST_RETRY
+    )
     report = await SlackNotifier(config, store=InMemoryStateStore()).deliver([opened()])
     assert [r.reason for r in report.rejected] == ["invalid_auth"]
     assert len(slack.calls) == 1 and not slack.calls[0].authorized
@@ -313,7 +316,7 @@ async def test_silenced_and_minor_incidents_are_not_posted(
 
 
 async def test_webhook_posts_on_open_severity_change_and_resolve(slack: FakeSlack) -> None:
-    config = SlackConfig(webhook_url=slack.webhook_url, retry=FAST_RETRY)
+    config = SlackConfig(webhook_url=SecretStr(slack.webhook_url), retry=FAST_RETRY)
     notifier = SlackNotifier(config, store=InMemoryStateStore(), series_window=window_with_onset())
     v = life()
     for snapshot in v:
@@ -325,7 +328,7 @@ async def test_webhook_posts_on_open_severity_change_and_resolve(slack: FakeSlac
 
 
 async def test_webhook_outage_is_retried(slack: FakeSlack) -> None:
-    config = SlackConfig(webhook_url=slack.webhook_url, retry=FAST_RETRY)
+    config = SlackConfig(webhook_url=SecretStr(slack.webhook_url), retry=FAST_RETRY)
     notifier = SlackNotifier(config, store=InMemoryStateStore())
     slack.fail(500, times=None)
     with pytest.raises(SlackUnavailable):
@@ -339,9 +342,14 @@ async def test_webhook_outage_is_retried(slack: FakeSlack) -> None:
 async def test_secrets_never_reach_logs(slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
     secret = "signing-secret-abc"
     bot = SlackConfig(
-        bot_token=slack.token, signing_secret=secret, base_url=slack.base_url, retry=FAST_RETRY
+        bot_token=SecretStr(slack.token),
+        signing_secret=SecretStr(secret),
+        base_url=slack.base_url,
+        retry=FAST_RETRY,
     )
-    hook = SlackConfig(webhook_url=slack.webhook_url, signing_secret=secret, retry=FAST_RETRY)
+    hook = SlackConfig(
+        webhook_url=SecretStr(slack.webhook_url), signing_secret=SecretStr(secret), retry=FAST_RETRY
+    )
     assert slack.token not in repr(bot) and slack.webhook_url not in repr(hook)
     with caplog.at_level(logging.DEBUG):
         for config in (bot, hook):
