@@ -29,7 +29,7 @@ class MinerConfig(BaseModel, frozen=True, extra="forbid"):
     """
 
     max_templates: int = Field(default=1000, ge=1)
-    merge_after: int = Field(default=3, ge=2)
+    merge_after: int = Field(default=4, ge=2)
     pair_merge_after: int = Field(default=10, ge=2)
     min_constant_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
     cache_size: int = Field(default=10_000, ge=0)

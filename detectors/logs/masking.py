@@ -46,7 +46,7 @@ _GATE = r"(?<![\w.\-])(?=[^\s]*?[\d/\\])"
 _MASK_RE = re.compile(_GATE + "(?:" + "|".join(f"(?:{p})" for p in _PATTERNS) + ")")
 # A run of parameters is one parameter: lists of ids or readings vary in length. A value
 # in parentheses on its own is an optional rendering of a neighbour ("5174 bytes (5.05 KB)").
-_RUN_RE = re.compile(r"<\*>(?:[\s,;]+<\*>)+| \(<\*>\)(?=[\s,;]|$)")
+_RUN_RE = re.compile(r"(?<![^\s(\[{,;])<\*>(?:[\s,;]+<\*>)+(?![^\s)\]},;.:])| \(<\*>\)(?=[\s,;]|$)")
 
 
 def mask(line: str) -> str:
