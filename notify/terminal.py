@@ -21,6 +21,9 @@ from rich.text import Text
 from notify.slack.render import SlackMessage
 
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+_BOLD = re.compile(r"\*([^*\n]+)\*")
+_ITALIC = re.compile(r"(?<!\w)_([^_\n]+)_(?!\w)")
+_CODE = re.compile(r"`([^`\n]+)`")
 _EMOJI = {
     ":red_circle:": "🔴",
     ":large_orange_circle:": "🟠",
@@ -42,12 +45,14 @@ _EMOJI = {
 
 def mrkdwn_to_text(text: str) -> str:
     """Slack mrkdwn as plain text: dates to their fallback, emoji codes to emoji,
-    entities decoded.
+    bold, italics and code marks dropped, entities decoded.
 
-    >>> mrkdwn_to_text("*Started*\\n<!date^0^{date_short_pretty}|1970-01-01 00:00 UTC> &gt; :fire:")
-    '*Started*\\n1970-01-01 00:00 UTC > 🔥'
+    >>> mrkdwn_to_text("*Started* <!date^0^{date_short_pretty}|1970-01-01 00:00 UTC> &gt; :fire:")
+    'Started 1970-01-01 00:00 UTC > 🔥'
     """
     text = _DATE.sub(lambda m: m.group(1), text)
+    text = _CODE.sub(lambda m: m.group(1), _ITALIC.sub(lambda m: m.group(1), text))
+    text = _BOLD.sub(lambda m: m.group(1), text)
     for code, emoji in _EMOJI.items():
         text = text.replace(code, emoji)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -1,0 +1,41 @@
+"""Without Slack credentials, the message is shown on the terminal and written to files."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+
+from notify.config import SlackConfig
+from notify.slack.delivery import SlackNotifier, make_transport
+from notify.slack.state import InMemoryStateStore
+from notify.terminal import RenderTransport
+from tests.notify.incidents import life
+
+
+async def test_no_credentials_renders_to_terminal_and_files(tmp_path: Path) -> None:
+    config = SlackConfig(render_dir=str(tmp_path))
+    assert config.mode == "render"
+    assert isinstance(make_transport(config), RenderTransport)
+    out = io.StringIO()
+    transport = RenderTransport(
+        render_dir=tmp_path, console=Console(file=out, width=100, color_system=None)
+    )
+    notifier = SlackNotifier(config, store=InMemoryStateStore(), transport=transport)
+    for snapshot in life()[:5]:
+        await notifier.deliver([snapshot])
+
+    shown = out.getvalue()
+    assert "orders: latency anomaly" in shown and "[Approve restart orders]" in shown
+    assert "New service affected" in shown
+    text = (tmp_path / "inc-carts.txt").read_text(encoding="utf-8")
+    assert text.splitlines()[0].endswith("orders: latency anomaly (3 signals in 2 services)")
+    assert "Severity: critical" in text and "Services: carts, orders" in text
+    assert "Started: 2023-11-14 22:13:20 UTC" in text
+    assert "[Acknowledge]  [Approve restart orders]  [Reject]  [Silence 1h]" in text
+    assert text.count("↳") == 4  # new service, root cause, action, severity
+    payload = orjson.loads((tmp_path / "inc-carts.json").read_bytes())
+    assert payload["attachments"][0]["color"] == "#E01E5A"
+    assert len(payload["thread"]) == 4
