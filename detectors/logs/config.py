@@ -65,6 +65,13 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
     burst_ratio
         A template whose bucket count reaches ``burst_ratio`` times its baseline while the
         baseline is below one line per bucket is reported as a burst.
+    peak_halflife_buckets
+        Half-life of the remembered peak count of a signal (one day of one-minute
+        buckets by default).
+    peak_ratio
+        A departure is only reported when the count also exceeds ``peak_ratio`` times the
+        remembered peak: an hourly batch job that logs a burst every hour is reported the
+        first time, not every hour.
     max_examples
         Example lines kept per template (the latest ones).
     max_tracked_templates
@@ -83,6 +90,8 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
     rate_z: float = Field(default=4.0, gt=0)
     min_count: int = Field(default=5, ge=1)
     burst_ratio: float = Field(default=10.0, gt=1)
+    peak_halflife_buckets: float = Field(default=1440.0, gt=0)
+    peak_ratio: float = Field(default=1.5, ge=0)
     max_examples: int = Field(default=3, ge=1)
     max_tracked_templates: int = Field(default=500, ge=1)
     failure_words: tuple[str, ...] = (

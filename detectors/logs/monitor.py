@@ -141,6 +141,7 @@ class LogMonitor:
         self._severity = SeverityScorer(self.config.failure_words)
         self._severity_cache: dict[tuple[str, str | None], float] = {}
         self._alpha = 1.0 - 0.5 ** (1.0 / self.config.baseline_halflife_buckets)
+        self._peak_keep = 0.5 ** (1.0 / self.config.peak_halflife_buckets)
         self._dirty: set[str] = set()
         self._lines = 0
         self._anomalies = 0
@@ -345,6 +346,7 @@ class LogMonitor:
             for track in self._all_tracks(service):
                 track.baseline.decay(step)
                 track.baseline.buckets += silent - step
+                track.baseline.peak *= self._peak_keep ** min(silent, 1_000_000)
                 if track.active:
                     track.active = False
         service.bucket_start += closable * width
@@ -389,6 +391,7 @@ class LogMonitor:
             if anomaly is not None:
                 out.append(anomaly)
             track.baseline.update(track.count)
+            track.baseline.peak = max(track.baseline.peak * self._peak_keep, track.count)
             track.count = 0
         return out
 
@@ -417,7 +420,7 @@ class LogMonitor:
             if z >= cfg.rate_z:
                 direction = Direction.RATE
                 score = z / (z + cfg.rate_z)
-        if direction is None:
+        if direction is None or x < cfg.peak_ratio * base.peak:  # normal, or seen before
             track.active = False
             return None
         if track.active:

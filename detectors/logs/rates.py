@@ -37,6 +37,8 @@ class RateBaseline:
     mean: float = 0.0
     var: float = 0.0
     buckets: int = 0
+    peak: float = 0.0
+    """Highest count seen, decaying slowly (see :meth:`LogMonitor` ``peak_halflife_buckets``)."""
 
     def update(self, x: float) -> None:
         """Learn one bucket count."""
@@ -81,6 +83,7 @@ class SignalTrack:
             b.mean,
             b.var,
             b.buckets,
+            b.peak,
             self.count,
             self.total,
             self.level,
@@ -91,9 +94,9 @@ class SignalTrack:
     @classmethod
     def from_list(cls, data: list[Any], alpha: float, max_examples: int) -> SignalTrack:
         """Inverse of :meth:`to_list`."""
-        mean, var, buckets, count, total, level, active, examples = data
+        mean, var, buckets, peak, count, total, level, active, examples = data
         return cls(
-            baseline=RateBaseline(alpha, float(mean), float(var), int(buckets)),
+            baseline=RateBaseline(alpha, float(mean), float(var), int(buckets), float(peak)),
             count=int(count),
             total=int(total),
             level=level,

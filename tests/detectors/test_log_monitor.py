@@ -196,3 +196,30 @@ def test_missing_level_empty_message_and_nan_time_do_not_raise() -> None:
     assert anomalies == [] and v.template == "time unknown"
     assert monitor.tick(float("nan")) == []
     assert monitor.stats.lines == 2
+
+
+def test_a_recurring_batch_burst_is_reported_once() -> None:
+    monitor = LogMonitor(CFG)
+    events = steady("etl", 6 * 60, 6)
+    for hour in range(1, 6):
+        start = hour * 3600.0
+        events += [LogEvent(start + i, "etl", f"exported row batch {i}", "info") for i in range(50)]
+    events.sort(key=lambda e: e.timestamp)
+    anomalies = run(monitor, events) + monitor.tick(6 * 3600 + 60.0)
+    batch = [a for a in anomalies if a.details["template"] == "exported row batch <*>"]
+    assert len(batch) == 1 and batch[0].timestamp == 3600.0
+
+
+def test_a_larger_surge_than_ever_seen_is_reported_again() -> None:
+    monitor = LogMonitor(CFG)
+    events = steady("etl", 3 * 60, 6)
+    for hour, size in [(1, 30), (2, 200)]:
+        start = hour * 3600.0
+        events += [
+            LogEvent(start + i * 0.25, "etl", f"exported row batch {i}", "info")
+            for i in range(size)
+        ]
+    events.sort(key=lambda e: e.timestamp)
+    anomalies = run(monitor, events) + monitor.tick(3 * 3600 + 60.0)
+    batch = [a for a in anomalies if a.details["template"] == "exported row batch <*>"]
+    assert [a.timestamp for a in batch] == [3600.0, 7200.0]
