@@ -9,6 +9,7 @@ out (so a missing ``count`` is 0).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ingest.contract import parse_timestamp
@@ -40,10 +41,13 @@ def any_value(value: Any) -> Any:
     if "boolValue" in value:
         return value["boolValue"]
     if "arrayValue" in value:
-        items = (value["arrayValue"] or {}).get("values") or []
-        return [any_value(item) for item in items]
+        inner = value["arrayValue"]
+        items = inner.get("values") if isinstance(inner, dict) else None
+        return [any_value(item) for item in items] if isinstance(items, list) else []
     if "kvlistValue" in value:
-        return attributes((value["kvlistValue"] or {}).get("values"), as_text=False)
+        inner = value["kvlistValue"]
+        items = inner.get("values") if isinstance(inner, dict) else None
+        return attributes(items, as_text=False, name="kvlistValue.values")
     if "bytesValue" in value:
         return value["bytesValue"]
     return None
@@ -62,7 +66,7 @@ def as_text(value: Any) -> str | None:
     return dumps(value).decode()
 
 
-def attributes(items: Any, *, as_text: bool = True) -> dict[str, Any]:
+def attributes(items: Any, *, as_text: bool = True, name: str = "attributes") -> dict[str, Any]:
     """A ``KeyValue`` list as a dict (values as label text when ``as_text``).
 
     >>> attributes([{"key": "service.name", "value": {"stringValue": "api"}},
@@ -72,11 +76,11 @@ def attributes(items: Any, *, as_text: bool = True) -> dict[str, Any]:
     if not items:
         return {}
     if not isinstance(items, list):
-        raise DecodeError(Reason.WRONG_TYPE, "'attributes' must be an array")
+        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be an array")
     out: dict[str, Any] = {}
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-            raise DecodeError(Reason.WRONG_TYPE, "an attribute must be {key, value}")
+            raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must hold {{key, value}} objects")
         plain = any_value(item.get("value"))
         if plain is None:
             continue
@@ -129,17 +133,57 @@ def integer(obj: dict[str, Any], name: str) -> int:
 
 
 def double(raw: Any, name: str) -> float:
-    """A double field: a number, or the Protobuf JSON strings ``NaN``/``Infinity``."""
-    if isinstance(raw, bool):
-        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a number")
-    if isinstance(raw, int | float):
-        return float(raw)
-    if isinstance(raw, str):
+    """A double field: a number, or the Protobuf JSON strings ``NaN``/``Infinity``.
+
+    NaN passes (a gap); infinities are rejected.
+    """
+    value: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str):
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
-            pass
-    raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a number, got {raw!r}")
+            value = None
+    if value is None:
+        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a number, got {raw!r}")
+    if math.isinf(value):
+        raise DecodeError(Reason.INVALID_VALUE, f"'{name}' must be finite, got {raw!r}")
+    return value
+
+
+def integers(obj: dict[str, Any], name: str) -> list[float]:
+    """A repeated 64-bit integer field (``bucketCounts``) as floats; empty when absent."""
+    out = []
+    for raw in array(obj, name):
+        if isinstance(raw, bool):
+            raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must hold integers")
+        try:
+            out.append(float(int(raw)))
+        except (TypeError, ValueError):
+            raise DecodeError(
+                Reason.WRONG_TYPE, f"'{name}' must hold integers, got {raw!r}"
+            ) from None
+    return out
+
+
+def child(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    """A message field: an object, empty when absent."""
+    raw = obj.get(name)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be an object")
+    return raw
+
+
+def objects(obj: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """A repeated message field: an array of objects, empty when absent."""
+    items = array(obj, name)
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise DecodeError(Reason.WRONG_TYPE, f"'{name}[{index}]' must be an object")
+    return items
 
 
 def array(obj: dict[str, Any], name: str) -> list[Any]:

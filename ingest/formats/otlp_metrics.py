@@ -30,10 +30,13 @@ from ingest.formats.otlp import (
     FORMAT,
     array,
     attributes,
+    child,
     double,
     first_array,
     integer,
+    integers,
     nanos,
+    objects,
     point_time,
 )
 
@@ -128,7 +131,7 @@ def _number(point: dict[str, Any]) -> float:
 
 
 def _gauge_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> None:
-    for point in array(data, "dataPoints"):
+    for point in objects(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
         timestamp = point_time(point)
@@ -142,7 +145,7 @@ def _sum_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> 
         return
     temporality = _temporality(data)
     metric = ctx.name + ctx.rate_suffix
-    for point in array(data, "dataPoints"):
+    for point in objects(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
         timestamp = point_time(point)
@@ -217,12 +220,12 @@ def _emit_summary(
 
 def _histogram_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> None:
     temporality = _temporality(data)
-    for point in array(data, "dataPoints"):
+    for point in objects(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
         timestamp = point_time(point)
         identity = ctx.identity(point)
-        counts = [float(integer({"c": c}, "c")) for c in array(point, "bucketCounts")]
+        counts = integers(point, "bucketCounts")
         bounds = [double(b, "explicitBounds") for b in array(point, "explicitBounds")]
         if counts and len(counts) != len(bounds) + 1:
             raise DecodeError(
@@ -254,16 +257,13 @@ def _histogram_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent
 
 
 def _buckets(point: dict[str, Any], name: str) -> tuple[int, list[float]]:
-    side = point.get(name) or {}
-    if not isinstance(side, dict):
-        raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be an object")
-    counts = [float(integer({"c": c}, "c")) for c in array(side, "bucketCounts")]
-    return integer(side, "offset"), counts
+    side = child(point, name)
+    return integer(side, "offset"), integers(side, "bucketCounts")
 
 
 def _exponential_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> None:
     temporality = _temporality(data)
-    for point in array(data, "dataPoints"):
+    for point in objects(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
         timestamp = point_time(point)
@@ -312,14 +312,14 @@ def _exponential_points(ctx: _Context, data: dict[str, Any], out: list[MetricEve
 
 
 def _summary_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> None:
-    for point in array(data, "dataPoints"):
+    for point in objects(data, "dataPoints"):
         if integer(point, "flags") & _NO_RECORDED_VALUE:
             continue
         timestamp = point_time(point)
         identity = ctx.identity(point)
         quantiles = [
             (double(q.get("quantile", 0.0), "quantile"), double(q.get("value", 0.0), "value"))
-            for q in array(point, "quantileValues")
+            for q in objects(point, "quantileValues")
         ]
         count = float(integer(point, "count"))
         total = double(point.get("sum", 0.0), "sum")
@@ -377,10 +377,9 @@ def decode_otlp_metrics(
         try:
             if not isinstance(resource_metrics, dict):
                 raise DecodeError(Reason.WRONG_TYPE, "must be an object")
-            resource = resource_metrics.get("resource") or {}
             ctx = _Context(
                 mapping=mapping,
-                resource=attributes(resource.get("attributes")),
+                resource=attributes(child(resource_metrics, "resource").get("attributes")),
                 state=state,
                 rate_suffix=rate_suffix,
                 quantiles=quantiles,
@@ -391,19 +390,29 @@ def decode_otlp_metrics(
         except DecodeError as exc:
             ordinal += 1
             add_error(
-                out,
-                ordinal,
-                fail(FORMAT, where_r, exc.reason, exc.detail),
-                dumps(resource_metrics),
+                out, ordinal, fail(FORMAT, where_r, exc.reason, exc.detail), dumps(resource_metrics)
             )
             continue
         for s, scope_metrics in enumerate(scopes):
-            metrics = array(scope_metrics, "metrics") if isinstance(scope_metrics, dict) else []
+            where_s = f"{where_r}.{scope_key}[{s}]"
+            try:
+                if not isinstance(scope_metrics, dict):
+                    raise DecodeError(Reason.WRONG_TYPE, "must be an object")
+                metrics = array(scope_metrics, "metrics")
+            except DecodeError as exc:
+                ordinal += 1
+                add_error(
+                    out,
+                    ordinal,
+                    fail(FORMAT, where_s, exc.reason, exc.detail),
+                    dumps(scope_metrics),
+                )
+                continue
             for m, metric in enumerate(metrics):
                 ordinal += 1
                 events: list[MetricEvent] = []
                 name = metric.get("name") if isinstance(metric, dict) else None
-                where = f"{where_r}.{scope_key}[{s}].metrics[{m}]"
+                where = f"{where_s}.metrics[{m}]"
                 try:
                     if not isinstance(name, str) or not name:
                         raise DecodeError(Reason.MISSING_FIELD, "has no name")
@@ -422,10 +431,7 @@ def decode_otlp_metrics(
                     _DECODERS[kind](ctx, data, events)
                 except DecodeError as exc:
                     add_error(
-                        out,
-                        ordinal,
-                        fail(FORMAT, where, exc.reason, exc.detail),
-                        dumps(metric),
+                        out, ordinal, fail(FORMAT, where, exc.reason, exc.detail), dumps(metric)
                     )
                     continue
                 out.events.extend(events)

@@ -24,7 +24,7 @@ from ingest.contract import Decoded, EventError, normalise_level, parse_timestam
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.common import dumps, fail
 from ingest.formats.mapping import OtlpMapping, take_first
-from ingest.formats.otlp import any_value, array, as_text, attributes, first_array, nanos
+from ingest.formats.otlp import any_value, array, as_text, attributes, child, first_array, nanos
 
 Path = tuple[str, ...]
 
@@ -290,7 +290,7 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
         try:
             if not isinstance(resource_logs, dict):
                 raise DecodeError(Reason.WRONG_TYPE, "must be an object")
-            resource = attributes((resource_logs.get("resource") or {}).get("attributes"))
+            resource = attributes(child(resource_logs, "resource").get("attributes"))
             scope_key, scopes = first_array(
                 resource_logs, "scopeLogs", "instrumentationLibraryLogs"
             )
@@ -305,13 +305,25 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
             )
             continue
         for s, scope_logs in enumerate(scopes):
-            records = array(scope_logs, "logRecords") if isinstance(scope_logs, dict) else []
+            where_s = f"resourceLogs[{r}].{scope_key}[{s}]"
+            try:
+                if not isinstance(scope_logs, dict):
+                    raise DecodeError(Reason.WRONG_TYPE, "must be an object")
+                records = array(scope_logs, "logRecords")
+            except DecodeError as exc:
+                ordinal += 1
+                out.errors.append(
+                    EventError(
+                        ordinal, fail("otlp", where_s, exc.reason, exc.detail), dumps(scope_logs)
+                    )
+                )
+                continue
             for i, record in enumerate(records):
                 ordinal += 1
                 try:
                     out.events.append(_otlp_record(record, resource, mapping))
                 except DecodeError as exc:
-                    where = f"resourceLogs[{r}].{scope_key}[{s}].logRecords[{i}]"
+                    where = f"{where_s}.logRecords[{i}]"
                     out.errors.append(
                         EventError(
                             ordinal,
