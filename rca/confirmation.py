@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from detectors.anomaly import Anomaly, SignalKind
 from detectors.events import MetricEvent
@@ -114,6 +115,36 @@ class ConfirmationGate:
                 confirmed.append(item)
         confirmed.sort(key=lambda p: (p.anomaly.timestamp, p.anomaly.anomaly_id))
         return confirmed
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """JSON-ready state: the waiting anomalies and their counts."""
+        return [
+            {
+                "anomaly": item.anomaly.to_dict(),
+                "key": item.key,
+                "baseline": None
+                if item.baseline is None
+                else [item.baseline.median, item.baseline.spread],
+                "samples": item.samples,
+                "hits": item.hits,
+            }
+            for item in self.pending.values()
+        ]
+
+    def load(self, items: list[dict[str, Any]]) -> None:
+        """Restore state written by :meth:`to_dict`."""
+        for data in items:
+            base = data.get("baseline")
+            item = PendingAnomaly(
+                anomaly=Anomaly.from_dict(data["anomaly"]),
+                key=data.get("key"),
+                baseline=None if base is None else RobustBaseline(float(base[0]), float(base[1])),
+                samples=int(data.get("samples", 0)),
+                hits=int(data.get("hits", 0)),
+            )
+            self.pending[item.anomaly.anomaly_id] = item
+            if item.key is not None:
+                self._by_key.setdefault(item.key, set()).add(item.anomaly.anomaly_id)
 
     def _count(self, item: PendingAnomaly, value: float) -> None:
         assert item.baseline is not None

@@ -238,6 +238,8 @@ class IncidentEngine:
                 "planner": self.planner.to_dict(),
                 "cooccurrence": self.cooccurrence.to_dict(),
                 "history": self.history.to_dict(),
+                "pending": self.gate.to_dict(),
+                "candidates": [a.to_dict() for a in self._candidates],
             }
         )
 
@@ -270,6 +272,8 @@ class IncidentEngine:
             engine.planner.load(state.get("planner", {}))
             engine.cooccurrence.load(state.get("cooccurrence", {}))
             engine.history.load(state.get("history", {}))
+            engine.gate.load(state.get("pending", []))
+            engine._candidates = [Anomaly.from_dict(a) for a in state.get("candidates", [])]
         except StateError:
             raise
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
