@@ -46,7 +46,9 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
         New templates seen in a service's first ``warmup_lines`` lines are learned
         silently.
     new_template_threshold
-        Minimum severity (0..1) of a new template for it to be reported.
+        Minimum severity (0..1) of a new template for it to be reported: 0.45 lets
+        through any new error-level template, and lines of lower levels that hold a
+        failure word.
     alert_severity
         Severity from which a single line counts as an alert on its own
         (:attr:`LineVerdict.alert`); 0.85 means a level of error or worse together with a
@@ -82,7 +84,7 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
 
     miner: MinerConfig = MinerConfig()
     warmup_lines: int = Field(default=200, ge=0)
-    new_template_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    new_template_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     alert_severity: float = Field(default=0.85, ge=0.0, le=1.0)
     bucket_seconds: float = Field(default=60.0, gt=0)
     baseline_halflife_buckets: float = Field(default=30.0, gt=0)

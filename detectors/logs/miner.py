@@ -111,6 +111,26 @@ class TemplateMiner:
         """Lines seen so far in a template (including merged ones)."""
         return self._sizes.get(self.resolve(template_id), 0)
 
+    def siblings(self, template_id: int) -> list[int]:
+        """Live templates that differ from this one at exactly one (constant) position.
+
+        A new template with siblings is most likely a new value of a variable word that
+        has not been generalised yet (a fourth user name), rather than a new event.
+        """
+        tid = self.resolve(template_id)
+        tokens = self._templates.get(tid)
+        if tokens is None:
+            return []
+        found: set[int] = set()
+        for pos, token in enumerate(tokens):
+            if token == PARAM:
+                continue
+            for other in self._holes.get(_hole_key(tokens, pos), ()):
+                other = self.resolve(other)
+                if other != tid and other not in found and self._is_sibling(other, tokens, pos):
+                    found.add(other)
+        return sorted(found)
+
     def templates(self) -> dict[int, str]:
         """All live templates, id to text."""
         return {tid: " ".join(tokens) for tid, tokens in self._templates.items()}

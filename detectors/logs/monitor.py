@@ -203,6 +203,7 @@ class LogMonitor:
             mined.is_new
             and service.lines > self.config.warmup_lines
             and severity >= self.config.new_template_threshold
+            and self._novel(service, tid, text, event.level)
         ):
             anomalies.append(
                 Anomaly(
@@ -289,6 +290,25 @@ class LogMonitor:
         return sorted(self._services)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _novel(self, service: _Service, tid: int, text: str, level: str | None) -> bool:
+        """A new template is news unless it is a known one with another value in one word,
+        at no higher level and with no failure word that the known one lacks (``Disk sda
+        failed`` next to ``Disk sda ok`` is news; ``user bob`` next to ``user alice`` is
+        not)."""
+        siblings = service.miner.siblings(tid)
+        if not siblings:
+            return True
+        weight = _level_weight(level)
+        words = self._severity.has_failure_word(text)
+        for sibling in siblings:
+            track = service.tracks.get(sibling)
+            if track is not None and _level_weight(track.level) < weight:
+                continue
+            if words and not self._severity.has_failure_word(service.miner.template_text(sibling)):
+                continue
+            return False  # a known event with a new value
+        return True
 
     def _score(self, text: str, level: str | None) -> float:
         """Severity of a template at a level, cached: templates repeat, the regex is costly."""

@@ -223,3 +223,18 @@ def test_a_larger_surge_than_ever_seen_is_reported_again() -> None:
     anomalies = run(monitor, events) + monitor.tick(3 * 3600 + 60.0)
     batch = [a for a in anomalies if a.details["template"] == "exported row batch <*>"]
     assert [a.timestamp for a in batch] == [3600.0, 7200.0]
+
+
+def test_a_new_value_of_a_known_event_is_not_news_but_a_new_outcome_is() -> None:
+    monitor = LogMonitor(CFG)
+    run(monitor, steady("auth", 5, 30))
+    assert monitor.process(LogEvent(300.0, "auth", "login failed for alice", "error"))
+    # same event, another user: not news
+    assert monitor.process(LogEvent(301.0, "auth", "login failed for bob", "error")) == []
+    run(monitor, [LogEvent(302.0, "auth", "disk sda ok", "info")])
+    # same words, a failure outcome: news
+    [a] = monitor.process(LogEvent(303.0, "auth", "disk sda failed", "info"))
+    assert a.details["template"] == "disk sda failed"
+    # same words, a higher level: news
+    [b] = monitor.process(LogEvent(304.0, "auth", "disk sda degraded", "error"))
+    assert b.details["template"] == "disk sda degraded"
