@@ -322,7 +322,7 @@ def _candidates_text(incident: Incident) -> str:
             f"score {rc.score:.2f})"
         )
         if rc.explanation:
-            lines.append(f"      _{escape(rc.explanation)}_")
+            lines.append(f"      ↳ {escape(rc.explanation)}")
     return "\n".join(lines)
 
 
@@ -339,7 +339,7 @@ def _actions_text(actions: tuple[RemediationAction, ...]) -> str:
             + f": {status}{who}{dry} · confidence {action.confidence:.2f}"
         )
         if action.reason:
-            lines.append(f"      _{escape(action.reason)}_")
+            lines.append(f"      ↳ {escape(action.reason)}")
     if len(actions) > MAX_ACTIONS:
         lines.append(f"_…and {len(actions) - MAX_ACTIONS} earlier action(s)_")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,3 +105,32 @@ class InMemoryStateStore:
     def put(self, ref: MessageRef) -> None:
         """See :class:`MessageStateStore`."""
         self.refs[ref.incident_id] = ref
+
+
+class MappingStateStore:
+    """A :class:`MessageStateStore` over any ``MutableMapping[str, bytes]``, e.g. a Faust
+    table (changelog-backed, so references survive restarts and rebalances).
+
+    >>> table: dict[str, bytes] = {}
+    >>> store = MappingStateStore(table)
+    >>> store.put(MessageRef("inc-1", "C1", "1.0", 1, 1))
+    >>> store.get("inc-1").channel, sorted(table)
+    ('C1', ['inc-1'])
+    """
+
+    def __init__(self, mapping: MutableMapping[str, bytes]) -> None:
+        self.mapping = mapping
+
+    def get(self, incident_id: str) -> MessageRef | None:
+        """See :class:`MessageStateStore`; an undecodable entry counts as absent."""
+        raw = self.mapping.get(incident_id)
+        if raw is None:
+            return None
+        try:
+            return MessageRef.from_bytes(raw)
+        except StateDecodeError:
+            return None
+
+    def put(self, ref: MessageRef) -> None:
+        """See :class:`MessageStateStore`."""
+        self.mapping[ref.incident_id] = ref.to_bytes()

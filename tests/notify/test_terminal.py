@@ -35,7 +35,13 @@ async def test_no_credentials_renders_to_terminal_and_files(tmp_path: Path) -> N
     assert "Severity: critical" in text and "Services: carts, orders" in text
     assert "Started: 2023-11-14 22:13:20 UTC" in text
     assert "[Acknowledge]  [Approve restart orders]  [Reject]  [Silence 1h]" in text
-    assert text.count("↳") == 4  # new service, root cause, action, severity
+    thread = text.split("Thread:\n")[1].splitlines()
+    assert [line.split(" · ")[0] for line in thread] == [
+        "  ↳ + New service affected",
+        "  ↳ 🔍 Root cause changed",
+        "  ↳ 🔧 Action",
+        "  ↳ 🚨 Severity changed",
+    ]
     payload = orjson.loads((tmp_path / "inc-carts.json").read_bytes())
     assert payload["attachments"][0]["color"] == "#E01E5A"
     assert len(payload["thread"]) == 4
