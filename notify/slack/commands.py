@@ -13,14 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from notify.slack.interactions import Acknowledge, Approve, Command, Reject, Silence
-from rca.model import Incident, RemediationAction
-
-
-class Outcome(Protocol):
-    """What the engine returns (see :class:`rca.engine.Outcome`)."""
-
-    incidents: tuple[Incident, ...]
-    actions: tuple[RemediationAction, ...]
+from rca.engine import Outcome
 
 
 class IncidentOperations(Protocol):
