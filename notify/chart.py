@@ -238,7 +238,7 @@ def render_chart(
     ax.grid(alpha=0.3)
     if band is not None or onset is not None:
         ax.legend(loc="upper left", fontsize=8, frameon=False)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.86 if title else 0.95, bottom=0.2)
     out = io.BytesIO()
     fig.savefig(out, format="png")
     return out.getvalue()

@@ -172,6 +172,15 @@ class SlackConfig(BaseModel, frozen=True, extra="forbid"):
             return "webhook"
         return "render"
 
+    @property
+    def interactive(self) -> bool:
+        """Whether messages carry buttons: with a bot token and a signing secret (the
+        worker can verify the presses and update the message), and in previews."""
+        if self.mode == "render":
+            return True
+        secret = self.signing_secret
+        return self.mode == "web_api" and secret is not None and bool(secret.get_secret_value())
+
     def channel_for(self, incident: Incident) -> str:
         """The channel an incident goes to (first matching route, else the default)."""
         for route in self.routes:

@@ -165,6 +165,7 @@ class SlackNotifier:
         self.series_window = series_window
         self.transport = transport or make_transport(config)
         self._sleep = sleep
+        self.interactive = config.interactive
         self.log = redacting_logger("notify.slack", _secrets(config))
 
     async def deliver(self, snapshots: Sequence[Incident]) -> DeliveryReport:
@@ -241,7 +242,7 @@ class SlackNotifier:
     ) -> MessageRef:
         incident = op.incident
         if op.kind is OpKind.POST:
-            message = render_incident(incident)
+            message = render_incident(incident, interactive=self.interactive)
             channel = op.channel
             ts = await self._retrying(
                 "chat.postMessage", lambda: self.transport.post(channel, message), tally
@@ -256,7 +257,7 @@ class SlackNotifier:
             )
         assert ref is not None, "only a post can come without a message reference"
         if op.kind is OpKind.UPDATE:
-            message = render_incident(incident)
+            message = render_incident(incident, interactive=self.interactive)
             await self._retrying(
                 "chat.update", lambda: self.transport.update(ref.channel, ref.ts, message), tally
             )

@@ -204,8 +204,15 @@ def status_line(incident: Incident) -> str:
     return ", ".join(parts)
 
 
-def render_incident(incident: Incident) -> SlackMessage:
+def render_incident(incident: Incident, *, interactive: bool = True) -> SlackMessage:
     """The incident's message.
+
+    Parameters
+    ----------
+    incident
+        The snapshot to show.
+    interactive
+        Add the buttons (Acknowledge, Approve / Reject, Silence 1h) while it is open.
 
     >>> from rca.model import IncidentState, Severity
     >>> inc = Incident(id="inc-1", version=1, state=IncidentState.OPENED,
@@ -255,7 +262,7 @@ def render_incident(incident: Incident) -> SlackMessage:
     blocks.append(_section(_candidates_text(incident)))
     if incident.actions:
         blocks.append(_section(_actions_text(incident.actions)))
-    buttons = _buttons(incident)
+    buttons = _buttons(incident) if interactive else []
     if buttons:
         blocks.append({"type": "actions", "block_id": "aiops_actions", "elements": buttons})
     blocks.append(

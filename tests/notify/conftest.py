@@ -23,6 +23,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 def bot_config(slack: FakeSlack) -> SlackConfig:
     return SlackConfig(
         bot_token=SecretStr(slack.token),
+        signing_secret=SecretStr("signing-secret-for-tests"),
         base_url=slack.base_url,
         default_channel="C-INCIDENTS",
         retry=FAST_RETRY,

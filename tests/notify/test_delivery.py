@@ -325,6 +325,16 @@ async def test_webhook_posts_on_open_severity_change_and_resolve(slack: FakeSlac
     posted = [p["text"].split("]")[0] for p in slack.webhook_posts]
     assert posted == ["[WARNING", "[CRITICAL", "[RESOLVED"]
     assert slack.webhook_posts[-1]["attachments"][0]["color"] == COLOURS["resolved"]
+    # Nothing could update the message after a press: no buttons.
+    blocks = [b for p in slack.webhook_posts for b in p["attachments"][0]["blocks"]]
+    assert blocks and not [b for b in blocks if b["type"] == "actions"]
+
+
+async def test_no_buttons_without_a_signing_secret(slack: FakeSlack) -> None:
+    config = SlackConfig(bot_token=SecretStr(slack.token), base_url=slack.base_url)
+    await SlackNotifier(config, store=InMemoryStateStore()).deliver([opened()])
+    [top] = slack.top_level_messages()
+    assert not [b for b in top.params["attachments"][0]["blocks"] if b["type"] == "actions"]
 
 
 async def test_webhook_outage_is_retried(slack: FakeSlack) -> None:
