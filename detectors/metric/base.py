@@ -80,6 +80,7 @@ def registered_detectors() -> list[str]:
 def make_detector(name: str, params: dict[str, Any] | None = None) -> MetricDetector:
     """Build a registered detector with keyword parameters.
 
+    >>> import detectors.metric  # registers the shipped detectors
     >>> make_detector("robust_likelihood").name
     'robust_likelihood'
     """

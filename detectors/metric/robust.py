@@ -79,23 +79,25 @@ class RobustLikelihood(MetricDetector):
     """Robust prediction error turned into an anomaly likelihood, with novelty checks.
 
     Online models predict the next value: an exponentially weighted level, and seasonal
-    profiles (a deseasonalised level plus ``bins`` time buckets per period, as additive
-    Holt-Winters without trend) for a day and for a week. The model with the smallest recent
+    profiles (a deseasonalised level plus time buckets over a period, as additive
+    Holt-Winters without trend; by default one profile of a day in 5-minute buckets). The
+    model with the smallest recent
     mean absolute error is trusted; its error, in units of that mean absolute error, is the
     deviation ``z``. Three signals make the score:
 
     * likelihood: the raw score ``z / (z + z_half)`` averaged over the last ``short_window``
       points, against the long-run (exponentially weighted) distribution of that average;
       its Gaussian tail probability is spread by its logarithm (1e-5 scores 0.5), as in
-      Numenta's HTM post-processing; it counts only when the average also exceeds its own
-      recent peak;
+      Numenta's HTM post-processing; when the average is below its own recent peak, the
+      score is damped by ``(average / peak) ** gate_power``;
     * deviation novelty: a deviation beyond ``novel_z`` and beyond every deviation of the
       recent past (a peak decaying with ``peak_half_life`` points) scores above 0.5;
     * spatial novelty: a value beyond the range seen so far by more than
       ``spatial_tolerance`` of that range scores at least 0.9.
 
     After a likelihood alert (score 0.5 or more), further ones are lowered to 0.3 for
-    ``refractory`` points: one alert per episode. Memory is constant (about 7 KB pickled).
+    ``refractory`` points: one alert per episode. Memory is constant (about 4 KB pickled
+    with the default daily profile, 7 KB with a weekly one added).
 
     Parameters
     ----------
@@ -119,6 +121,8 @@ class RobustLikelihood(MetricDetector):
         ``(period seconds, buckets)`` of each seasonal profile.
     season_alpha
         Smoothing of each bucket of the profiles.
+    gate_power
+        Damping of the likelihood below its recent peak (0: none).
     refractory
         Points after a likelihood alert during which the next ones are lowered.
     range_seconds, range_points
@@ -155,6 +159,7 @@ class RobustLikelihood(MetricDetector):
         "_t0",
         "_z_peak",
         "error_alpha",
+        "gate_power",
         "level_alpha",
         "long_alpha",
         "min_std",
@@ -175,7 +180,7 @@ class RobustLikelihood(MetricDetector):
         *,
         level_alpha: float = 0.5,
         error_alpha: float = 0.01,
-        z_half: float = 3.0,
+        z_half: float = 4.0,
         short_window: int = 10,
         long_alpha: float = 0.002,
         min_std: float = 0.01,
@@ -187,6 +192,7 @@ class RobustLikelihood(MetricDetector):
         refractory: int = 300,
         range_seconds: float = 86400.0,
         range_points: int = 2000,
+        gate_power: float = 10.0,
     ) -> None:
         self.level_alpha = level_alpha
         self.error_alpha = error_alpha
@@ -202,6 +208,7 @@ class RobustLikelihood(MetricDetector):
         self.refractory = refractory
         self.range_seconds = range_seconds
         self.range_points = range_points
+        self.gate_power = gate_power
         self._t0 = 0.0
         self._n = 0
         self._level = 0.0
@@ -246,7 +253,7 @@ class RobustLikelihood(MetricDetector):
         std = max(math.sqrt(self._avg_var), self.min_std)
         score = spread_tail(0.5 * math.erfc((avg - self._avg_mean) / std / math.sqrt(2.0)))
         if avg < self._avg_peak:
-            score = min(score, 0.45)
+            score *= (avg / self._avg_peak) ** self.gate_power
         if z > self.novel_z and z > self._z_peak:
             score = max(score, 1.0 - 0.5 * self._z_peak / z)
         self._cache = (x, t, z, score)
