@@ -80,6 +80,10 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
         Templates per service whose rates are tracked (the most recently seen ones).
     failure_words
         Words that raise the severity of a line (case-insensitive, whole words).
+    caller_errors
+        Phrases that mark a caller's mistake rather than a fault of the system (the errno
+        texts of ENOENT, EACCES, EPERM, ENOEXEC, EINVAL, EEXIST, ENOTDIR, EISDIR and the
+        HTTP 4xx reasons): a line holding one gets no failure-word share of severity.
     """
 
     miner: MinerConfig = MinerConfig()
@@ -124,4 +128,18 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
         "unavailable",
         "oom",
         "out of memory",
+    )
+    caller_errors: tuple[str, ...] = (
+        "no such file or directory",
+        "permission denied",
+        "operation not permitted",
+        "exec format error",
+        "invalid argument",
+        "file exists",
+        "not a directory",
+        "is a directory",
+        "bad request",
+        "unauthorized",
+        "forbidden",
+        "not found",
     )

@@ -37,12 +37,13 @@ _PATTERNS: tuple[str, ...] = (
     r"\b0[xX][0-9a-fA-F]+\b",
     # Any word containing a digit: numbers, durations (12ms), sizes (3.5GB), ids
     # (blk_-123, attempt_01_02), hex hashes with a digit, versions, timestamps.
-    r"(?<![\w.\-])(?![A-Za-z]{2,}\d(?![\w.\-]))[-+]?[\w.\-]*\d[\w.\-]*",
+    # A run of dots is a leader ("enable......0"), not part of the value.
+    r"(?![A-Za-z]{2,}\d(?![\w.\-]))[-+]?(?:[\w\-]+\.)*[\w\-]*\d[\w\-]*(?:\.[\w\-]+)*",
 )
 
 # Every variable span starts a token (not inside a word) and its token holds a digit or a
 # (back)slash; checking that first lets the engine skip most positions at once (3x faster).
-_GATE = r"(?<![\w.\-])(?=[^\s]*?[\d/\\])"
+_GATE = r"(?:(?<![\w.\-])|(?<=\.\.))(?=[^\s]*?[\d/\\])"
 _MASK_RE = re.compile(_GATE + "(?:" + "|".join(f"(?:{p})" for p in _PATTERNS) + ")")
 # A run of parameters is one parameter: lists of ids or readings vary in length. A value
 # in parentheses on its own is an optional rendering of a neighbour ("5174 bytes (5.05 KB)").

@@ -138,7 +138,7 @@ class LogMonitor:
     def __init__(self, config: LogDetectionConfig | None = None) -> None:
         self.config = config or LogDetectionConfig()
         self._services: dict[str, _Service] = {}
-        self._severity = SeverityScorer(self.config.failure_words)
+        self._severity = SeverityScorer(self.config.failure_words, self.config.caller_errors)
         self._severity_cache: dict[tuple[str, str | None], float] = {}
         self._alpha = 1.0 - 0.5 ** (1.0 / self.config.baseline_halflife_buckets)
         self._peak_keep = 0.5 ** (1.0 / self.config.peak_halflife_buckets)
