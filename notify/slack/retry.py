@@ -22,7 +22,6 @@ TRANSIENT_ERRORS = frozenset(
         "service_unavailable",
         "request_timeout",
         "timeout",
-        "no_service",
     }
 )
 """Slack error codes that mean "try again later" even with a 2xx or 4xx status."""
