@@ -45,3 +45,16 @@ async def test_no_credentials_renders_to_terminal_and_files(tmp_path: Path) -> N
     payload = orjson.loads((tmp_path / "inc-carts.json").read_bytes())
     assert payload["attachments"][0]["color"] == "#E01E5A"
     assert len(payload["thread"]) == 4
+
+
+def test_preview_command_reads_published_snapshots(tmp_path: Path) -> None:
+    from notify.__main__ import main
+
+    source = tmp_path / "incidents.jsonl"
+    source.write_bytes(b"\n".join(orjson.dumps(s.to_dict()) for s in life()) + b"\n")
+    out = tmp_path / "out"
+    assert main([str(source), "--quiet", "--render-dir", str(out)]) == 0
+    text = (out / "inc-carts.txt").read_text(encoding="utf-8")
+    assert "Status: ✅ Resolved after 10m" in text and "Duration: 10m" in text
+    assert main(["--sample", "--quiet", "--render-dir", str(out)]) == 0
+    assert len(list(out.glob("*.txt"))) == 2
