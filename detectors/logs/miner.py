@@ -293,6 +293,8 @@ class TemplateMiner:
         theirs = self._templates.get(other)
         if theirs is None or len(theirs) != len(tokens) or theirs[pos] == PARAM:
             return False
+        if theirs[:pos] == tokens[:pos] and theirs[pos + 1 :] == tokens[pos + 1 :]:
+            return True  # the usual case, compared in C
         return all(
             i == pos or a in (b, PARAM) for i, (a, b) in enumerate(zip(theirs, tokens, strict=True))
         )
