@@ -17,15 +17,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from detectors.events import MetricEvent
+from detectors.events import Labels, MetricEvent
 from ingest.contract import Decoded, parse_timestamp
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.common import add_error, counter_rate, dumps, fail
 from ingest.formats.cumulative import CumulativeState
-from ingest.formats.mapping import CollectdMapping, split_labels
+from ingest.formats.mapping import CollectdMapping
 
 FORMAT = "collectd"
-_IDENTITY_FIELDS = ("host", "plugin", "plugin_instance", "type", "type_instance")
 _DS_TYPES = frozenset({"gauge", "counter", "derive", "absolute"})
 
 
@@ -41,6 +40,24 @@ def _text(obj: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a string")
     return value
+
+
+def _first_field(obj: dict[str, Any], meta: Any, names: tuple[str, ...]) -> str | None:
+    """The first non-empty value-list field or ``meta.<key>`` entry among ``names``."""
+    for name in names:
+        if name.startswith("meta."):
+            value = meta.get(name[5:]) if isinstance(meta, dict) else None
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                continue
+            text = str(value)
+        else:
+            raw = obj.get(name)
+            if not isinstance(raw, str):
+                continue
+            text = raw
+        if text:
+            return text
+    return None
 
 
 def _identity(obj: dict[str, Any]) -> str:
@@ -70,26 +87,21 @@ def _value_list(
     if "time" not in obj:
         raise DecodeError(Reason.MISSING_FIELD, "missing field 'time'")
     timestamp = parse_timestamp(obj["time"], "time")
-    fields = {name: _text(obj, name) for name in _IDENTITY_FIELDS}
-    if not fields["plugin"] or not fields["type"]:
+    plugin, kind = _text(obj, "plugin"), _text(obj, "type")
+    if not plugin or not kind:
         raise DecodeError(Reason.MISSING_FIELD, "'plugin' and 'type' must not be empty")
+    plugin_instance, type_instance = _text(obj, "plugin_instance"), _text(obj, "type_instance")
     meta = obj.get("meta")
-    candidates = dict(fields)
-    if isinstance(meta, dict):
-        for key, value in meta.items():
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
-                candidates[f"meta.{key}"] = str(value)
-    service, host, _ = split_labels(
-        {k: v for k, v in candidates.items() if k in mapping.service or k in mapping.host},
-        mapping,
-    )
-    plugin, kind = fields["plugin"], fields["type"]
-    label_map: dict[str, str] = {}
-    if fields["plugin_instance"]:
-        label_map[plugin] = fields["plugin_instance"]
-    if fields["type_instance"]:
-        label_map["type"] = fields["type_instance"]
-    labels = tuple(sorted(label_map.items()))
+    service = _first_field(obj, meta, mapping.service) or mapping.default_service
+    host = _first_field(obj, meta, mapping.host)
+    if plugin_instance and type_instance:
+        labels: Labels = tuple(sorted(((plugin, plugin_instance), ("type", type_instance))))
+    elif plugin_instance:
+        labels = ((plugin, plugin_instance),)
+    elif type_instance:
+        labels = (("type", type_instance),)
+    else:
+        labels = ()
     stem = [mapping.prefix] if mapping.prefix else []
     if plugin != kind:
         stem.append(plugin)

@@ -34,24 +34,37 @@ _UNESCAPE = re.compile(r"\\([,= \"\\])")
 _PRECISION = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
+_SPECIALS = {
+    (separator, quotes): re.compile(
+        "[" + re.escape("\\" + ('"' if quotes else "") + separator) + "]"
+    )
+    for separator in " ,="
+    for quotes in (True, False)
+}
+
+
 def _split(text: str, separator: str, *, quotes: bool) -> list[str]:
-    """Split at unescaped separators (outside double quotes when ``quotes``)."""
+    """Split at unescaped separators (outside double quotes when ``quotes``).
+
+    Jumps from one special character to the next, so a line costs its few separators,
+    escapes and quotes rather than one step per character.
+    """
+    special = _SPECIALS[(separator, quotes)]
     parts: list[str] = []
-    start = 0
-    i = 0
-    n = len(text)
+    start = pos = 0
     in_quotes = False
-    while i < n:
+    while (found := special.search(text, pos)) is not None:
+        i = found.start()
         char = text[i]
         if char == "\\":
-            i += 2
+            pos = i + 2
             continue
-        if quotes and char == '"':
+        if char == '"':
             in_quotes = not in_quotes
-        elif char == separator and not in_quotes:
+        elif not in_quotes:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
+        pos = i + 1
     if in_quotes:
         raise DecodeError(Reason.INVALID_VALUE, "unterminated string field value")
     parts.append(text[start:])
@@ -114,27 +127,72 @@ def parse_line(line: str) -> tuple[str, dict[str, str], list[tuple[str, str]], s
     >>> parse_line('cpu,host=a\\\\ b usage_idle=99.5,cpu="cpu0" 1700000000000000000')
     ('cpu', {'host': 'a b'}, [('usage_idle', '99.5'), ('cpu', '"cpu0"')], '1700000000000000000')
     """
-    if "\\" not in line and '"' not in line:
-        sections = line.split(" ")
-        key_parts = sections[0].split(",")
-        field_parts = sections[1].split(",") if len(sections) > 1 else []
-    else:
-        sections = _split(line, " ", quotes=True)
-        key_parts = _split(sections[0], ",", quotes=False)
-        field_parts = _split(sections[1], ",", quotes=True) if len(sections) > 1 else []
-    if len(sections) < 2 or not sections[1]:
+    if "\\" not in line:
+        return _parse_unescaped(line)
+    return _parse_escaped(line)
+
+
+def _parse_escaped(line: str) -> tuple[str, dict[str, str], list[tuple[str, str]], str | None]:
+    """:func:`parse_line` for a line with backslash escapes.
+
+    The key (measurement and tags) ends at the first unescaped space; quotes there are
+    literal characters. Only the fields section knows quoted string values.
+    """
+    key_text = _split(line, " ", quotes=False)[0]
+    tag_parts = _split(key_text, ",", quotes=False)
+    measurement = _unescape(tag_parts[0])
+    if not measurement:
+        raise DecodeError(Reason.MISSING_FIELD, "the line has no measurement")
+    tags = {}
+    for part in tag_parts[1:]:
+        key, value = _pair(part, "tag")
+        tags[key] = _unescape(value)
+    fields_text, timestamp = _sections(line[len(key_text) + 1 :])
+    fields = [_pair(part, "field") for part in _split(fields_text, ",", quotes=True)]
+    return measurement, tags, fields, timestamp
+
+
+def _sections(rest: str) -> tuple[str, str | None]:
+    """The fields and the optional timestamp after the key."""
+    sections = _split(rest, " ", quotes=True) if '"' in rest else rest.split(" ")
+    if not sections[0]:
         raise DecodeError(Reason.MISSING_FIELD, "the line has no fields")
-    if len(sections) > 3:
+    if len(sections) > 2:
         raise DecodeError(Reason.INVALID_VALUE, "unescaped space: more than 3 sections")
-    measurement = _unescape(key_parts[0])
+    return sections[0], sections[1] if len(sections) == 2 else None
+
+
+def _parse_unescaped(
+    line: str,
+) -> tuple[str, dict[str, str], list[tuple[str, str]], str | None]:
+    """:func:`parse_line` for the common line without a backslash: plain string splits.
+
+    Without escapes the first space ends the key, and quotes can only open string field
+    values, so only a fields section with quotes needs the quote-aware split.
+    """
+    space = line.find(" ")
+    key_text = line if space == -1 else line[:space]
+    key_parts = key_text.split(",")
+    measurement = key_parts[0]
     if not measurement:
         raise DecodeError(Reason.MISSING_FIELD, "the line has no measurement")
     tags = {}
     for part in key_parts[1:]:
-        key, value = _pair(part, "tag")
-        tags[key] = _unescape(value)
-    fields = [_pair(part, "field") for part in field_parts]
-    return measurement, tags, fields, sections[2] if len(sections) == 3 else None
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise DecodeError(Reason.INVALID_VALUE, f"tag {part[:64]!r} is not key=value")
+        tags[key] = value
+    fields_text, timestamp = _sections(line[len(key_text) + 1 :])
+    field_parts = (
+        _split(fields_text, ",", quotes=True) if '"' in fields_text else fields_text.split(",")
+    )
+    fields = []
+    for part in field_parts:
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise DecodeError(Reason.INVALID_VALUE, f"field {part[:64]!r} is not key=value")
+        fields.append((key, value))
+    return measurement, tags, fields, timestamp
 
 
 def decode_influx(

@@ -10,9 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.cumulative import CumulativeState
+from ingest.formats.influx import _parse_escaped, _parse_unescaped
 from ingest.formats.mapping import InfluxMapping, MetricMapping
 from ingest.metrics import MetricIngestConfig, decode_metric_message
 
@@ -141,3 +144,16 @@ def test_metric_template_is_configurable_and_checked():
     assert decode(b"cpu usage=1 1700000000", config).events[0].metric == "cpu.usage"
     with pytest.raises(ValueError):
         InfluxMapping(metric="{tag}")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet='ab,= "1.i', max_size=30))
+def test_fast_path_agrees_with_the_escape_aware_parser(line):
+    """Lines without a backslash take a shortcut; it must read them as the full parser."""
+    outcomes = []
+    for parse in (_parse_unescaped, _parse_escaped):
+        try:
+            outcomes.append(parse(line))
+        except DecodeError as exc:
+            outcomes.append(exc.reason)
+    assert outcomes[0] == outcomes[1]
