@@ -32,6 +32,7 @@ OVERFLOW_ID = 0
 """Template id of the lines that arrive once the template cap is reached."""
 
 _STATE_VERSION = 1
+_MAX_PAIR_GROUPS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +266,8 @@ class TemplateMiner:
                 continue
             p1, p2 = diff
             key = _pair_key(tokens, p1, p2)
+            if key not in self._pair_holes and len(self._pair_holes) >= _MAX_PAIR_GROUPS:
+                self._pair_holes.clear()  # evidence is rebuilt from the templates as they come
             group = self._pair_holes[key]
             group.update((tid, other))
             live = {
