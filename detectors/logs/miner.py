@@ -7,8 +7,9 @@ by token, ``<*>`` for parameters) with two changes that matter for accuracy on r
   ids and paths never decide a grouping, and a cache keyed by the masked line answers most
   lines with one dictionary look-up.
 * A constant word is turned into a parameter only on evidence: when ``merge_after``
-  templates that differ at one position only have been seen (three user names, three
-  host names), or when a more general template already covers the line. Drain's single
+  templates that differ at one position only have been seen (four user names), when
+  templates differing at the same two positions show ``pair_merge_after`` values at
+  each, or when a more general template already covers the line. Drain's single
   similarity threshold instead merges ``Changing view acls`` with ``Changing modify acls``
   and splits ``Failed password for invalid user webmaster`` from ``... user test9``.
 
