@@ -252,8 +252,8 @@ class RobustLikelihood(MetricDetector):
         avg = (self._ring_sum - self._ring[self._ring_i] + raw) / self.short_window
         std = max(math.sqrt(self._avg_var), self.min_std)
         score = spread_tail(0.5 * math.erfc((avg - self._avg_mean) / std / math.sqrt(2.0)))
-        if avg < self._avg_peak:
-            score *= (avg / self._avg_peak) ** self.gate_power
+        if self._avg_peak > 0.0 and avg < self._avg_peak:
+            score *= (max(avg, 0.0) / self._avg_peak) ** self.gate_power
         if z > self.novel_z and z > self._z_peak:
             score = max(score, 1.0 - 0.5 * self._z_peak / z)
         self._cache = (x, t, z, score)
@@ -291,7 +291,9 @@ class RobustLikelihood(MetricDetector):
                 self._quiet = self.refractory
             elif self._quiet > 0:
                 self._quiet -= 1
-        self._z_peak = max(self._z_peak * self._peak_decay, z)
+        trusted = n * self.error_alpha >= 1.0  # scales learnt: deviations mean something
+        if trusted:
+            self._z_peak = max(self._z_peak * self._peak_decay, z)
         # long-run distribution of the short average of raw scores
         raw = z / (z + self.z_half)
         i = self._ring_i
@@ -301,7 +303,8 @@ class RobustLikelihood(MetricDetector):
         if n >= self.short_window:
             avg = self._ring_sum / self.short_window
             a = self.long_alpha if n > 1.0 / self.long_alpha else 1.0 / (n + 1)
-            self._avg_peak = max(self._avg_peak * self._peak_decay, avg)
+            if trusted:
+                self._avg_peak = max(self._avg_peak * self._peak_decay, avg)
             d = avg - self._avg_mean
             self._avg_mean += a * d
             self._avg_var = (1 - a) * (self._avg_var + a * d * d)
