@@ -6,8 +6,8 @@ it first at the cost of a few key lookups:
 
 * OTLP: an object with ``resourceLogs`` (the Collector's Kafka exporter, ``otlp_json``);
 * Vector: records with ``source_type`` (every Vector source sets it);
-* Fluent Bit: records with ``@timestamp`` (the Kafka output's ``timestamp_key``) or
-  ``kubernetes`` metadata (the ``kubernetes`` filter).
+* Fluent Bit: records with ``@timestamp`` (the Kafka output's ``timestamp_key``), or
+  ``kubernetes`` metadata (the ``kubernetes`` filter) and no contract ``service`` key.
 
 Kubernetes metadata names the service: the ``app.kubernetes.io/name`` or ``app`` pod
 label, else the container name (configurable, see :class:`AgentLogMapping`).
@@ -351,7 +351,8 @@ def structured_log_format(parsed: Any) -> str | None:
         return "otlp" if probe is parsed else None
     if "source_type" in probe:
         return "vector"
-    if "@timestamp" in probe or "kubernetes" in probe:
+    # a contract event may carry extra keys: "kubernetes" alone does not outweigh "service"
+    if "@timestamp" in probe or ("kubernetes" in probe and "service" not in probe):
         return "fluentbit"
     return None
 

@@ -95,6 +95,8 @@ def test_other_json_is_left_to_the_contract():
     assert decode_structured_logs([contract]) is None
     assert decode_structured_logs("a line") is None
     assert decode_structured_logs({"resourceMetrics": []}) is None
+    with_extra = {**contract, "kubernetes": {"pod_name": "api-0"}}
+    assert decode_structured_logs(with_extra) is None
 
 
 def test_arrays_of_records_keep_the_good_ones():
