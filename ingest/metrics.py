@@ -96,7 +96,12 @@ def _decode_json_value(
         if "metric" in probe or "service" in probe:
             return decode_objects(parsed, metric_from_obj)
         mapping = config.mapping
-        if looks_like_otlp_metrics(probe) and probe is parsed:
+        if looks_like_otlp_metrics(probe):
+            if probe is not parsed:
+                raise DecodeError(
+                    Reason.UNKNOWN_FORMAT,
+                    "otlp: an array of requests (the Collector writes one request per message)",
+                )
             return decode_otlp_metrics(
                 parsed,
                 mapping=mapping.otlp,

@@ -30,6 +30,8 @@ Path = tuple[str, ...]
 
 # syslog severities, as journald's PRIORITY and numeric level fields give them
 _SYSLOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
+# numeric levels of the pino and bunyan JSON loggers
+_PINO_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warning", 50: "error", 60: "critical"}
 # OTLP SeverityNumber ranges, 1-4 TRACE … 21-24 FATAL
 _OTLP_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
@@ -51,7 +53,7 @@ class AgentLogMapping(BaseModel, frozen=True, extra="forbid"):
     timestamp
         Paths of the event time (epoch seconds/ms/µs/ns or RFC 3339).
     level
-        Paths of the level (names, or syslog severities 0-7).
+        Paths of the level (names, syslog severities 0-7, or pino/bunyan's 10-60).
     attributes
         Attribute name -> path, copied when present.
     default_service
@@ -163,11 +165,13 @@ def _level(raw: str | None) -> str | None:
         return None
     if raw.isdigit():
         number = int(raw)
-        return _SYSLOG_LEVELS[number] if number < len(_SYSLOG_LEVELS) else None
+        if number < len(_SYSLOG_LEVELS):
+            return _SYSLOG_LEVELS[number]
+        return _PINO_LEVELS.get(number)
     return normalise_level(raw) or raw.strip().lower() or None
 
 
-def _agent_record(record: Any, mapping: AgentLogMapping, fmt: str) -> LogEvent:
+def _agent_record(record: Any, mapping: AgentLogMapping) -> LogEvent:
     if not isinstance(record, dict):
         raise DecodeError(Reason.NOT_AN_EVENT, "a record must be a JSON object")
     message: Any = None
@@ -210,7 +214,7 @@ def _decode_agent(parsed: Any, mapping: AgentLogMapping, fmt: str) -> Decoded[Lo
     records = parsed if isinstance(parsed, list) else [parsed]
     for index, record in enumerate(records):
         try:
-            out.events.append(_agent_record(record, mapping, fmt))
+            out.events.append(_agent_record(record, mapping))
         except DecodeError as exc:
             where = f"[{index}]" if isinstance(parsed, list) else "record"
             out.errors.append(

@@ -127,3 +127,10 @@ def test_otlp_request_without_records_is_unusable():
     with pytest.raises(DecodeError) as info:
         decode_structured_logs({"resourceLogs": [{"scopeLogs": []}]})
     assert info.value.reason is Reason.EMPTY
+
+
+def test_numeric_levels_of_json_loggers():
+    record = {"@timestamp": 1700000000.0, "log": "boom", "level": 50}
+    assert decode_structured_logs(record).events[0].level == "error"
+    record["level"] = 99
+    assert decode_structured_logs(record).events[0].level is None
