@@ -21,6 +21,9 @@ Also measured, for information: the **end-to-end** rate of the raw ``<S>_2k.log`
 Kafka message per line, through :func:`ingest.logs.decode_log_message` (framing, level,
 service) and :meth:`LogMonitor.process` (mining, severity, buckets).
 
+With ``--drain3``, the grouping accuracy of Drain3's ``Drain`` (depth 4, ``sim_th`` 0.5) fed
+the same masked lines is printed beside ours, for comparison.
+
 Run ``python -m benchmarks.loghub --data ../shared/data/loghub``.
 """
 
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detectors.events import LogEvent
-from detectors.logs import LogDetectionConfig, LogMonitor, TemplateMiner
+from detectors.logs import LogDetectionConfig, LogMonitor, TemplateMiner, mask
 from ingest.contract import normalise_level
 from ingest.logs import LogIngestConfig, decode_log_message
 
@@ -138,6 +141,15 @@ def run_alerts(rows: list[dict[str, str]]) -> AlertResult:
     return AlertResult(len(rows), tp + fn, tp + fp, precision, recall, f1)
 
 
+def drain3_accuracy(rows: list[dict[str, str]]) -> float:
+    """Grouping accuracy of Drain3's ``Drain`` on the same masked contents."""
+    from drain3.drain import Drain
+
+    drain = Drain(depth=4, sim_th=0.5, max_children=100)
+    assigned = [drain.add_log_message(mask(r["Content"]))[0].cluster_id for r in rows]
+    return grouping_accuracy(assigned, [r["EventId"] for r in rows])
+
+
 def run_end_to_end(raw_lines: list[bytes]) -> float:
     """CPU seconds to decode and monitor raw lines, one message each."""
     config = LogIngestConfig(default_service="bench")
@@ -166,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Loghub-2k directory")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per system")
+    parser.add_argument("--drain3", action="store_true", help="also score Drain3's Drain")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"no such directory: {args.data}", file=sys.stderr)
@@ -175,7 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no <S>/<S>_2k.log_structured.csv under {args.data}", file=sys.stderr)
         return 2
 
-    print(f"{'system':<12}{'lines':>7}{'true':>6}{'found':>7}{'GA':>8}{'lines/s':>11}")
+    drain_column = f"{'Drain3 GA':>11}" if args.drain3 else ""
+    print(
+        f"{'system':<12}{'lines':>7}{'true':>6}{'found':>7}{'GA':>8}{'lines/s':>11}{drain_column}"
+    )
+    drain_scores: list[float] = []
     results = []
     alert: AlertResult | None = None
     raw_lines = 0
@@ -184,9 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = read_structured(path)
         res = run_system(system, rows, args.repeat)
         results.append(res)
+        extra = ""
+        if args.drain3:
+            drain_scores.append(drain3_accuracy(rows))
+            extra = f"{drain_scores[-1]:>11.4f}"
         print(
             f"{system:<12}{res.lines:>7}{res.true_templates:>6}{res.templates:>7}"
-            f"{res.grouping_accuracy:>8.4f}{res.lines_per_second:>11,.0f}"
+            f"{res.grouping_accuracy:>8.4f}{res.lines_per_second:>11,.0f}{extra}"
         )
         if rows and "Label" in rows[0]:
             alert = run_alerts(rows)
@@ -204,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{worst.grouping_accuracy:.4f}; parse-and-mine {total_lines / total_time:,.0f} lines/s "
         "per CPU second (masking + mining, cold miner per system)"
     )
+    if drain_scores:
+        print(f"Drain3 mean GA {sum(drain_scores) / len(drain_scores):.4f}, same masking")
     if raw_lines:
         print(
             f"end to end (raw line -> decode_log_message -> LogMonitor.process): "
