@@ -1,7 +1,7 @@
 """InfluxDB line protocol, as Telegraf's Kafka output writes it by default.
 
-One message holds one or more lines (``use_batch_format = true`` puts a whole batch in
-one message)::
+Telegraf's Kafka output sends one metric (one line) per message; a message may also
+hold many lines, as kcat or a file relay sends them::
 
     measurement[,tag=value...] field=value[,field=value...] [timestamp]
 

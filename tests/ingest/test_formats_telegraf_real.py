@@ -1,7 +1,8 @@
 """Line protocol and Graphite written by Telegraf's own serializers.
 
 ``telegraf_1.37_*`` were produced by ``fixtures/telegrafgen/main.go`` with the ``influx``
-serializer (defaults, as ``outputs.kafka`` uses it with ``use_batch_format = true``) and
+serializer (defaults, as ``outputs.kafka`` uses it: one metric's line per message; the
+file holds the lines of two flushes one after another) and
 the ``graphite`` serializer (``graphite_tag_support = true``) of
 github.com/influxdata/telegraf v1.37.2 (regenerate: ``cd tests/ingest/fixtures/telegrafgen
 && go run .``).
