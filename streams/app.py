@@ -6,20 +6,49 @@ Agents stay thin: decode with :mod:`ingest`, hand events to the pure stages in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import faust
+import orjson
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
+from notify.exceptions import SlackUnavailable
+from notify.slack.delivery import SlackNotifier
+from notify.slack.interactions import InteractionHandler
+from notify.slack.state import MappingStateStore
+from rca.model import Incident
 from streams.config import Settings
+from streams.control import slack_command
 from streams.deadletter import DeadLetter, Origin
 from streams.kafka_clients import ssl_context
-from streams.observability import REGISTRY
+from streams.observability import REGISTRY, SLACK_DELIVERIES
 from streams.stages import Pipeline
 
 log = logging.getLogger(__name__)
+
+SLACK_BATCH = 200
+SLACK_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+async def deliver_until_done(notifier: SlackNotifier, snapshots: list[Incident]) -> None:
+    """Deliver a batch, waiting out Slack outages (nothing is acknowledged meanwhile)."""
+    attempt = 0
+    while True:
+        try:
+            report = await notifier.deliver(snapshots)
+        except SlackUnavailable as exc:
+            delay = SLACK_RETRY_S[min(attempt, len(SLACK_RETRY_S) - 1)]
+            log.warning("Slack unavailable (%s); retrying in %.0fs", exc, delay)
+            SLACK_DELIVERIES.labels("any", "unavailable").inc()
+            attempt += 1
+            await asyncio.sleep(delay)
+            continue
+        for (method, outcome), count in report.calls.items():
+            SLACK_DELIVERIES.labels(method, outcome).inc(count)
+        return
 
 
 def _broker_url(settings: Settings) -> str:
@@ -56,6 +85,7 @@ class FaustPublisher:
         self.anomalies_topic = raw_topic(app, t.anomalies)
         self.incidents_topic = raw_topic(app, t.incidents)
         self.actions_topic = raw_topic(app, t.actions)
+        self.control_topic = raw_topic(app, t.control)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         fut = await self.deadletter_topic.send(
@@ -68,6 +98,7 @@ class FaustPublisher:
             "anomalies": self.anomalies_topic,
             "incidents": self.incidents_topic,
             "actions": self.actions_topic,
+            "control": self.control_topic,
         }[topic]
         fut = await target.send(key=key, value=value)
         await fut
@@ -174,6 +205,35 @@ def create_app(settings: Settings) -> faust.App:
     async def control_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await pipe.on_control_record(event.value or b"", event.message.partition)
+
+    slack_messages = table("slack-messages", t.partitions)
+    notifier = SlackNotifier(
+        settings.slack, store=MappingStateStore(slack_messages), series_window=pipe.window
+    )
+
+    @app.agent(raw_topic(app, t.incidents), name="slack")
+    async def slack_agent(stream: faust.StreamT) -> None:
+        # The incidents topic is the durable outbox: offsets advance only after delivery.
+        async for batch in stream.take(SLACK_BATCH, within=1.0):
+            snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
+            await deliver_until_done(notifier, snapshots)
+
+    interactions = (
+        InteractionHandler(settings.slack.signing_secret.get_secret_value())
+        if settings.slack.signing_secret
+        else None
+    )
+
+    @app.page("/slack/interactions")
+    class SlackInteractionsView(View):
+        async def post(self, request: Request) -> Response:
+            if interactions is None:
+                return self.json({"error": "no signing secret configured"}, status=404)
+            result = interactions.handle(dict(request.headers), await request.read())
+            if result.command is None:
+                return self.json({"error": result.reason}, status=result.status)
+            await pipe.publisher.publish("control", b"slack", slack_command(result.command))
+            return self.bytes(b"", status=200)
 
     @app.timer(settings.incidents.tick_interval_s)
     async def tick() -> None:

@@ -21,6 +21,7 @@ from detectors.logs import LogDetectionConfig
 from detectors.metric import MetricDetectionConfig
 from ingest.logs import LogIngestConfig
 from ingest.metrics import MetricIngestConfig
+from notify.config import SlackConfig
 from rca.config import RcaConfig
 from streams.exceptions import ConfigError
 
@@ -147,6 +148,7 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     detection: DetectionSettings = DetectionSettings()
     incidents: IncidentSettings = IncidentSettings()
+    slack: SlackConfig = SlackConfig()
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[tuple[str, ...], Any]]:

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from notify.slack.interactions import Acknowledge, Approve, Reject
+from notify.slack.interactions import Command as SlackCommand
 from rca.engine import IncidentEngine, Outcome
 from rca.exceptions import RcaError
 from rca.silences import parse_silence
@@ -26,6 +28,27 @@ def command(kind: str, **fields: Any) -> bytes:
     b'{"type":"acknowledge","incident_id":"inc-1","user":"ana"}'
     """
     return orjson.dumps({"type": kind, **fields})
+
+
+def slack_command(pressed: SlackCommand) -> bytes:
+    """The control command for a Slack button press; the user is recorded as ``slack:<name>``.
+
+    >>> slack_command(Acknowledge(incident_id="inc-1", user="ana"))
+    b'{"type":"acknowledge","incident_id":"inc-1","user":"slack:ana"}'
+    """
+    user = f"slack:{pressed.user}"
+    if isinstance(pressed, Acknowledge):
+        return command("acknowledge", incident_id=pressed.incident_id, user=user)
+    if isinstance(pressed, Approve):
+        return command("approve", action_id=pressed.action_id, user=user)
+    if isinstance(pressed, Reject):
+        return command("reject", action_id=pressed.action_id, user=user)
+    return command(
+        "silence_incident",
+        incident_id=pressed.incident_id,
+        user=user,
+        duration_s=pressed.duration_s,
+    )
 
 
 def apply_command(engine: IncidentEngine, payload: bytes, *, now: float | None) -> Outcome:

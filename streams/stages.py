@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from detectors.anomaly import Anomaly
+from detectors.anomaly import Anomaly, SignalKind
 from detectors.events import LogEvent, MetricEvent
 from detectors.forecast import ForecastMonitor
 from detectors.logs import LogMonitor
@@ -25,6 +25,7 @@ from ingest.exceptions import DecodeError
 from ingest.formats.cumulative import CumulativeState
 from ingest.logs import decode_log_message
 from ingest.metrics import decode_metric_message
+from notify.chart import SeriesWindow
 from rca.engine import IncidentEngine, Outcome
 from rca.remediation import load_remediation_rules
 from rca.silences import load_silences
@@ -142,7 +143,7 @@ class Pipeline:
         self._last_checkpoint = time.monotonic()
         self._rejected_seen = 0
         self.accepted: dict[str, int] = {}
-        self.observers: list[Any] = []  # e.g. the Slack chart window: .observe(MetricEvent)
+        self.window = SeriesWindow(settings.slack.chart)  # recent points for Slack charts
 
     def health(self) -> dict[str, Any]:
         return {
@@ -236,8 +237,7 @@ class Pipeline:
             if self.forecasts.config.rules or self.forecasts.config.burn_rates:
                 found.extend(self.forecasts.process(event))
             self._engine_feed.append(event)
-            for observer in self.observers:
-                observer.observe(event)
+            self.window.observe(event)
         await self._publish_anomalies(found)
         self._maybe_checkpoint()
 
@@ -259,6 +259,8 @@ class Pipeline:
         for anomaly in anomalies:
             ANOMALIES.labels(str(anomaly.kind), anomaly.detector).inc()
             self._in_flight[_record_id(anomaly)] = time.monotonic()
+            if anomaly.kind is SignalKind.METRIC:
+                self.window.mark(anomaly)
             await self.publisher.publish(
                 "anomalies", anomaly.service.encode(), orjson.dumps(anomaly.to_dict())
             )

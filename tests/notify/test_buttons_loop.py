@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from detectors.anomaly import Anomaly, Direction, SignalKind
 from notify.config import SlackConfig
-from notify.slack.commands import apply_command
 from notify.slack.delivery import SlackNotifier
 from notify.slack.interactions import InteractionHandler, sign
 from notify.slack.render import COLOURS, render_incident
 from notify.slack.state import InMemoryStateStore
 from rca.engine import IncidentEngine
 from rca.model import Incident
+from streams.control import apply_command, slack_command
 from tests.notify.test_interactions import SECRET, press
 from tests.slack_server import FakeSlack
 
@@ -64,7 +64,7 @@ async def test_acknowledge_and_silence_update_the_message(
     for label in ("Acknowledge", "Silence 1h"):
         result = handler.handle(*signed_press(snapshots[-1], label, now))
         assert result.status == 200 and result.command is not None
-        outcome = apply_command(engine, result.command, at=now)
+        outcome = apply_command(engine, slack_command(result.command), now=now)
         snapshots = list(outcome.incidents)
         await notifier.deliver(snapshots)
 
