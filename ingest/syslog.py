@@ -68,9 +68,10 @@ _LEVEL_NAMES = (
     "TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|SEVERE|ALERT|EMERG|"
     "EMERGENCY|PANIC"
 )
-# Upper-case level words may stand bare; other spellings only as "[warn]" or "Error:".
+# Within the first six words (after a date, a thread, a logger name): upper-case level
+# words may stand bare; other spellings only as "[warn]" or "Error:".
 _LEVEL_WORD = re.compile(
-    rf"^(?:\S+\s+){{0,3}}?(?:[\[(<]?(?P<up>{_LEVEL_NAMES})[\])>:]?"
+    rf"^(?:\S+\s+){{0,5}}?(?:[\[(<]?(?P<up>{_LEVEL_NAMES})[\])>:]?"
     rf"|[\[(<](?P<br>(?i:{_LEVEL_NAMES}))[\])>]:?|(?P<co>(?i:{_LEVEL_NAMES})):)(?=\s|$)"
 )
 _LEVEL_KV = re.compile(r"\b(?:level|lvl|severity|loglevel)=\"?(?P<lvl>[A-Za-z]+)", re.IGNORECASE)

@@ -125,7 +125,8 @@ def test_level_word_in_message_wins_over_severity() -> None:
         ('ts=1 level=debug msg="x"', "debug"),
         ("the error rate is fine", None),
         ("information only", None),
-        ("a b c d ERROR too far in", None),
+        ("[Sun Dec 04 04:47:44 2005] [error] mod_jk child init", "error"),
+        ("a b c d e f ERROR too far in", None),
     ],
 )
 def test_level_from_text(text: str, level: str | None) -> None:
