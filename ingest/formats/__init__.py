@@ -8,3 +8,34 @@ entry point. Logs: OTLP/JSON, Fluent Bit and Vector JSON records; see
 Each decoder is pure: parsed JSON or bytes in, a :class:`~ingest.contract.Decoded`
 out, every rejected element with a detail that names the format it was taken for.
 """
+
+from ingest.formats.cumulative import CumulativeState, Increase
+from ingest.formats.mapping import (
+    CollectdMapping,
+    GraphiteMapping,
+    GraphiteTemplate,
+    InfluxMapping,
+    MetricMapping,
+    OtlpMapping,
+    PrometheusMapping,
+)
+from ingest.formats.structured_logs import (
+    AgentLogMapping,
+    StructuredLogConfig,
+    decode_structured_logs,
+)
+
+__all__ = [
+    "AgentLogMapping",
+    "CollectdMapping",
+    "CumulativeState",
+    "GraphiteMapping",
+    "GraphiteTemplate",
+    "Increase",
+    "InfluxMapping",
+    "MetricMapping",
+    "OtlpMapping",
+    "PrometheusMapping",
+    "StructuredLogConfig",
+    "decode_structured_logs",
+]
