@@ -75,10 +75,10 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
 
     window_s: float = Field(default=300.0, gt=0)
     max_hops: int = Field(default=2, ge=0)
-    confirm_s: float = Field(default=15.0, ge=0)
+    confirm_s: float = Field(default=30.0, ge=0)
     confirm_z: float = Field(default=5.0, ge=0)
     confirm_fraction: float = Field(default=0.8, gt=0, le=1)
-    min_signals: int = Field(default=2, ge=1)
+    min_signals: int = Field(default=1, ge=1)
     corroboration_s: float = Field(default=60.0, ge=0)
     max_pending: int = Field(default=10_000, ge=1)
     quiet_period_s: float = Field(default=600.0, gt=0)

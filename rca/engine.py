@@ -13,11 +13,12 @@ replay gives the same incidents, ids and versions.
 ...               Direction.SPIKE, "robust", details={"z": 40.0})
 >>> lat = Anomaly("front-end", "latency_p99", SignalKind.METRIC, 104.0, 2.5, 0.97,
 ...               Direction.SPIKE, "robust", details={"z": 12.0})
->>> engine.on_anomaly(cpu)  # one signal alone does not open an incident
-Outcome(incidents=(), actions=())
+>>> inc = engine.on_anomaly(cpu).incidents[0]
+>>> inc.state.value, inc.version, inc.title
+('opened', 1, 'carts: cpu anomaly (1 signal)')
 >>> inc = engine.on_anomaly(lat).incidents[0]
->>> inc.state.value, inc.version, inc.root_causes[0].service
-('opened', 1, 'carts')
+>>> inc.state.value, inc.version, [c.service for c in inc.root_causes]
+('updated', 2, ['carts', 'front-end'])
 >>> engine.tick(104.0 + 600.0).incidents[0].state.value
 'resolved'
 """

@@ -108,6 +108,9 @@ class RootCauseCandidate:
     explanation
         One line a person can read, e.g. ``"cpu 41.0 robust sigma above its baseline,
         first to move, dependencies healthy"``.
+    magnitude
+        Peak robust deviation of ``signal`` against its own baseline (in robust sigma),
+        when known; comparable across incidents, unlike ``score``.
     """
 
     service: str
@@ -115,6 +118,7 @@ class RootCauseCandidate:
     kind: str
     score: float
     explanation: str
+    magnitude: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -129,6 +133,7 @@ class RootCauseCandidate:
             kind=str(data["kind"]),
             score=float(data["score"]),
             explanation=str(data.get("explanation", "")),
+            magnitude=None if data.get("magnitude") is None else float(data["magnitude"]),
         )
 
 

@@ -155,7 +155,7 @@ class _Scored:
     magnitude: float
     value: float | None = None
     median: float | None = None
-    parts: dict[str, float] = field(default_factory=dict)
+    is_deviation: bool = True
     notes: list[str] = field(default_factory=list)
 
 
@@ -184,16 +184,13 @@ class RootCauseRanker:
         """Top candidates, best first.
 
         Candidates are the services with anomalies in the incident, plus (with raw
-        metrics) services whose deviation reaches ``healthy_z`` and that the topology
-        relates to them (any service, without a topology).
+        metrics) services whose deviation reaches ``healthy_z`` and that a path of such
+        services joins to them in the topology (any such service, without a topology).
         """
         cfg = self.config
         raw = evidence.service_peaks() if evidence is not None else {}
-        candidates = set(signals) | {
-            svc
-            for svc, peak in raw.items()
-            if peak[0] >= cfg.healthy_z and self._near(svc, signals)
-        }
+        raw_anomalous = {svc for svc, peak in raw.items() if peak[0] >= cfg.healthy_z}
+        candidates = set(signals) | self._reachable(signals, raw_anomalous)
         if not candidates:
             return ()
         scored = [self._magnitude(svc, signals.get(svc), raw.get(svc)) for svc in candidates]
@@ -228,17 +225,28 @@ class RootCauseRanker:
                 kind=self._kind(item.signal),
                 score=round(score, 4),
                 explanation=self._explain(item),
+                magnitude=round(item.magnitude, 3) if item.is_deviation else None,
             )
             for score, item in results[: cfg.top_k]
         )
 
-    def _near(self, service: str, signals: Mapping[str, ServiceSignals]) -> bool:
-        if self.topology is None or not self.topology.knows(service):
-            return True
-        return any(
-            (d := self.topology.distance(service, other, limit=2)) is not None and d <= 2
-            for other in signals
-        )
+    def _reachable(self, seeds: Iterable[str], anomalous: set[str]) -> set[str]:
+        """Anomalous services joined to the seeds by a path of anomalous services (a fault
+        propagates along calls); services the topology does not know are all kept."""
+        topo = self.topology
+        if topo is None:
+            return set(anomalous)
+        found = {s for s in anomalous if not topo.knows(s)}
+        frontier = [s for s in seeds if topo.knows(s)]
+        seen = set(frontier)
+        while frontier:
+            node = frontier.pop()
+            for nxt in topo.dependencies_of(node) | topo.dependents(node):
+                if nxt in anomalous and nxt not in seen:
+                    seen.add(nxt)
+                    found.add(nxt)
+                    frontier.append(nxt)
+        return found
 
     def _magnitude(
         self,
@@ -255,8 +263,8 @@ class RootCauseRanker:
             return _Scored(service, sig.signal, sig.z)
         if sig is not None:
             # Only scores (e.g. log anomalies): keep them below any real deviation.
-            return _Scored(service, sig.top_signal, sig.score)
-        return _Scored(service, "", 0.0)
+            return _Scored(service, sig.top_signal, sig.score, is_deviation=False)
+        return _Scored(service, "", 0.0, is_deviation=False)
 
     def _onset_ranks(self, signals: Mapping[str, ServiceSignals]) -> dict[str, float]:
         order = sorted({sig.onset for sig in signals.values()})
