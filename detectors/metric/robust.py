@@ -186,7 +186,7 @@ class RobustLikelihood(MetricDetector):
         min_std: float = 0.01,
         novel_z: float = 6.0,
         peak_half_life: float = 2000.0,
-        spatial_tolerance: float = 0.05,
+        spatial_tolerance: float = 0.02,
         seasons: tuple[tuple[float, int], ...] = ((86400.0, 288),),
         season_alpha: float = 0.3,
         refractory: int = 300,
