@@ -18,8 +18,11 @@ import orjson
 from detectors.anomaly import Anomaly, SignalKind
 from detectors.events import LogEvent, MetricEvent
 from detectors.forecast import ForecastMonitor
+from detectors.forecast import StateError as ForecastStateError
 from detectors.logs import LogMonitor
+from detectors.logs.exceptions import StateError as LogStateError
 from detectors.metric import MetricMonitor
+from detectors.metric import StateError as MetricStateError
 from ingest.contract import Decoded
 from ingest.exceptions import DecodeError
 from ingest.formats.cumulative import CumulativeState
@@ -27,6 +30,7 @@ from ingest.logs import decode_log_message
 from ingest.metrics import decode_metric_message
 from notify.chart import SeriesWindow
 from rca.engine import IncidentEngine, Outcome
+from rca.exceptions import StateError as EngineStateError
 from rca.remediation import load_remediation_rules
 from rca.silences import load_silences
 from rca.topology import load_topology
@@ -214,12 +218,18 @@ class Pipeline:
     def _resume_series(self, key: str) -> None:
         state = self.checkpoints.get("metrics", key)
         if state is not None:
-            self.metrics.restore(key, state)
+            try:
+                self.metrics.restore(key, state)
+            except MetricStateError as exc:
+                log.warning("series %s starts afresh: unreadable checkpoint (%s)", key, exc)
         for rule in self.settings.detection.forecast.rules:
             fkey = f"forecast|{rule.name}|{key}"
             state = self.checkpoints.get("forecast", fkey)
             if state is not None:
-                self.forecasts.restore(fkey, state)
+                try:
+                    self.forecasts.restore(fkey, state)
+                except ForecastStateError as exc:
+                    log.warning("forecast %s starts afresh: %s", fkey, exc)
 
     async def on_metrics(self, events: Sequence[MetricEvent], partition: int) -> None:
         """Valid metric events, in order: detect, forecast, remember for ranking."""
@@ -248,7 +258,10 @@ class Pipeline:
             if event.service not in self._service_partition:
                 state = self.checkpoints.get("logs", event.service)
                 if state is not None:
-                    self.logs.restore(event.service, state)
+                    try:
+                        self.logs.restore(event.service, state)
+                    except LogStateError as exc:
+                        log.warning("log stream %s starts afresh: %s", event.service, exc)
                 self._service_partition[event.service] = partition
             self.clock.observe("logs", event.timestamp)
             found.extend(self.logs.process(event))
@@ -272,13 +285,16 @@ class Pipeline:
             return
         state = self.checkpoints.get("engine", f"{ENGINE_KEY}-{partition}")
         if state is not None:
-            self.engine = IncidentEngine.load_state(
-                state,
-                config=self.engine.config,
-                topology=self.engine.topology,
-                rules=self.engine.planner.rules,
-                silences=self.config_silences,
-            )
+            try:
+                self.engine = IncidentEngine.load_state(
+                    state,
+                    config=self.engine.config,
+                    topology=self.engine.topology,
+                    rules=self.engine.planner.rules,
+                    silences=self.config_silences,
+                )
+            except EngineStateError as exc:
+                log.error("incident engine starts afresh: unreadable checkpoint (%s)", exc)
         self._engine_partition = partition
 
     async def on_anomaly_record(self, payload: bytes, partition: int) -> None:
