@@ -65,6 +65,16 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from streams.config_reference import effective_yaml, reference_markdown
+
+    if args.action == "reference":
+        sys.stdout.write(reference_markdown())
+    else:
+        sys.stdout.write(effective_yaml(_settings(args)))
+    return 0
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
@@ -86,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     topics = sub.add_parser("topics", help="create the configured topics if missing")
     topics.set_defaults(func=_cmd_topics)
+
+    config = sub.add_parser("config", help="show the settings in effect, or the reference")
+    config.add_argument("action", choices=["show", "reference"])
+    config.set_defaults(func=_cmd_config)
 
     worker = sub.add_parser("worker", help="run the stream processing worker")
     worker.set_defaults(func=_cmd_worker)
