@@ -118,6 +118,9 @@ class RankingConfig(BaseModel, frozen=True, extra="forbid"):
         Candidates kept on the incident.
     weight_magnitude, weight_onset, weight_topology, weight_logs
         Weights of the evidence terms (scores are normalised to 0..1 after weighting).
+        Magnitude dominates: the other terms can only reorder candidates whose
+        deviations are within a few tens of percent of each other (e.g. a callee and its
+        caller, where the topology says which one is the victim).
     rerank_interval_s
         Open incidents are re-ranked on ``tick`` at most this often; a new snapshot is
         published only when the top candidates change.
@@ -136,7 +139,7 @@ class RankingConfig(BaseModel, frozen=True, extra="forbid"):
     top_k: int = Field(default=5, ge=1)
     weight_magnitude: float = Field(default=1.0, ge=0)
     weight_onset: float = Field(default=0.1, ge=0)
-    weight_topology: float = Field(default=0.1, ge=0)
+    weight_topology: float = Field(default=0.3, ge=0)
     weight_logs: float = Field(default=0.1, ge=0)
     rerank_interval_s: float = Field(default=10.0, ge=0)
     healthy_z: float = Field(default=5.0, ge=0)

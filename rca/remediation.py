@@ -140,16 +140,19 @@ def parse_remediation_rules(doc: Any, *, source: str = "<config>") -> list[Remed
         try:
             rule = RemediationRule.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'rule'}: {err['msg']}"
-                for err in exc.errors()
-            )
+            problems = "; ".join(_describe_error(err) for err in exc.errors())
             raise ConfigError(source, where, problems) from exc
         if rule.name in names:
             raise ConfigError(source, where, "duplicate rule name")
         names.add(rule.name)
         rules.append(rule)
     return rules
+
+
+def _describe_error(err: Any) -> str:
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {msg}" if loc else msg
 
 
 def load_remediation_rules(path: str | Path) -> list[RemediationRule]:
