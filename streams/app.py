@@ -24,12 +24,13 @@ from streams.config import Settings
 from streams.control import slack_command
 from streams.deadletter import DeadLetter, Origin
 from streams.kafka_clients import ssl_context
-from streams.observability import REGISTRY, SLACK_DELIVERIES
+from streams.observability import CONSUMER_LAG, REGISTRY, SLACK_DELIVERIES
 from streams.stages import Pipeline
 
 log = logging.getLogger(__name__)
 
 SLACK_BATCH = 200
+LAG_INTERVAL_S = 10.0
 SLACK_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
@@ -238,6 +239,19 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(settings.incidents.tick_interval_s)
     async def tick() -> None:
         await pipe.tick()
+
+    inputs = {t.metrics, t.logs}
+
+    @app.timer(LAG_INTERVAL_S)
+    async def measure_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in inputs:
+                continue
+            done = pipe.positions.get((tp.topic, tp.partition))
+            highwater = consumer.highwater(tp)
+            if highwater is not None and done is not None:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
 
     @app.page("/metrics")
     class MetricsView(View):

@@ -46,6 +46,7 @@ from streams.observability import (
     INCIDENT_CHANGES,
     INCIDENTS_OPEN,
     MESSAGES_CONSUMED,
+    PROCESSING_SECONDS,
     SERIES_REJECTED,
     SERIES_TRACKED,
 )
@@ -147,6 +148,7 @@ class Pipeline:
         self._last_checkpoint = time.monotonic()
         self._rejected_seen = 0
         self.accepted: dict[str, int] = {}
+        self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input
         self.window = SeriesWindow(settings.slack.chart)  # recent points for Slack charts
 
     def health(self) -> dict[str, Any]:
@@ -178,6 +180,13 @@ class Pipeline:
     ) -> None:
         """Handle one message of the metrics topic."""
         MESSAGES_CONSUMED.labels(origin.topic).inc()
+        with PROCESSING_SECONDS.labels(origin.topic).time():
+            await self._metrics_message(payload, origin, key)
+        self.positions[(origin.topic, origin.partition)] = origin.offset + 1
+
+    async def _metrics_message(
+        self, payload: bytes | None, origin: Origin, key: bytes | None
+    ) -> None:
         try:
             decoded = decode_metric_message(
                 payload or b"",
@@ -200,6 +209,13 @@ class Pipeline:
     ) -> None:
         """Handle one message of the logs topic."""
         MESSAGES_CONSUMED.labels(origin.topic).inc()
+        with PROCESSING_SECONDS.labels(origin.topic).time():
+            await self._logs_message(payload, origin, key, received_at)
+        self.positions[(origin.topic, origin.partition)] = origin.offset + 1
+
+    async def _logs_message(
+        self, payload: bytes | None, origin: Origin, key: bytes | None, received_at: float | None
+    ) -> None:
         try:
             decoded = decode_log_message(
                 payload or b"",
