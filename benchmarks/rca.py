@@ -82,6 +82,11 @@ class CaseResult:
     detection_delay_s: float | None = None
     publish_delay_s: float | None = None
     published: int = 0
+    samples: int = 0
+    anomalies: int = 0
+    engine_s: float = 0.0
+    ring_bytes: int = 0
+    state_bytes: int = 0
 
     def rank_of_truth(self) -> int | None:
         """0-based position of the true root cause, None if absent."""
@@ -131,11 +136,19 @@ def run_case(
         published: list[Incident] = []
         for (service, metric), value in zip(idents, values, strict=True):
             event = MetricEvent(timestamp=t, service=service, metric=metric, value=value)
+            started = time.perf_counter()
             engine.on_metric(event)
+            result.engine_s += time.perf_counter() - started
             anomaly = monitor.process(event)
             if anomaly is not None:
+                result.anomalies += 1
+                started = time.perf_counter()
                 published.extend(engine.on_anomaly(anomaly).incidents)
+                result.engine_s += time.perf_counter() - started
+            result.samples += 1
+        started = time.perf_counter()
         published.extend(engine.tick(t).incidents)
+        result.engine_s += time.perf_counter() - started
         for incident in published:
             result.published += 1
             if incident.version == 1:
@@ -148,6 +161,8 @@ def run_case(
                     if first_anomalous is None:
                         first_anomalous = incident.id
             latest[incident.id] = incident
+    result.ring_bytes = engine.memory_bytes
+    result.state_bytes = len(engine.dump_state())
     if opened_anomalous:
         main = max((latest[i] for i in opened_anomalous), key=incident_priority)
         result.ranking = [c.service for c in main.root_causes]
@@ -281,6 +296,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  not first: {r.name}: truth {r.truth} at {'-' if pos is None else pos + 1}, "
             f"ranking {r.ranking}"
         )
+    samples = sum(r.samples for r in results)
+    engine_s = sum(r.engine_s for r in results)
+    print(
+        f"engine: {1e6 * engine_s / max(samples, 1):.1f} us per sample (on_metric, on_anomaly "
+        f"and tick, {sum(r.anomalies for r in results)} anomaly records in all); "
+        f"metric rings {max(r.ring_bytes for r in results) / 1e3:.0f} kB, "
+        f"state dump {max(r.state_bytes for r in results) / 1e3:.0f} kB at most per case"
+    )
     if args.memory:
         _, peak = tracemalloc.get_traced_memory()
         print(f"peak traced memory: {peak / 1e6:.1f} MB")
