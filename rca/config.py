@@ -103,7 +103,11 @@ class RankingConfig(BaseModel, frozen=True, extra="forbid"):
     Parameters
     ----------
     baseline_samples
-        Ring-buffer length per metric series (the samples kept to form a baseline).
+        Ring-buffer length per metric series (the samples kept to form a baseline). Memory
+        is 12 bytes per sample: ``12 * baseline_samples * series``.
+    max_series
+        Bound on series kept for ranking; beyond it the series not updated for longest is
+        dropped.
     min_baseline_samples
         Fewer samples than this before onset: the series is not scored from raw metrics.
     onset_guard_s
@@ -132,6 +136,7 @@ class RankingConfig(BaseModel, frozen=True, extra="forbid"):
     """
 
     baseline_samples: int = Field(default=600, ge=8)
+    max_series: int = Field(default=20_000, ge=1)
     min_baseline_samples: int = Field(default=30, ge=3)
     onset_guard_s: float = Field(default=0.0, ge=0)
     relative_floor: float = Field(default=0.01, ge=0)

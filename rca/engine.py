@@ -111,7 +111,9 @@ class IncidentEngine:
         self.ranker = RootCauseRanker(self.config.ranking, topology)
         self.planner = RemediationPlanner(self.config.remediation, rules)
         self.silences = SilenceSet(silences, max_silences=self.config.silences.max_silences)
-        self.history = MetricHistory(self.config.ranking.baseline_samples)
+        self.history = MetricHistory(
+            self.config.ranking.baseline_samples, max_series=self.config.ranking.max_series
+        )
         self.gate = ConfirmationGate(cc, self.config.ranking)
         self._candidates: list[Anomaly] = []
         self._open: dict[str, TrackedIncident] = {}
