@@ -229,8 +229,13 @@ class IncidentEngine:
 
     # ------------------------------------------------------------- persistence
 
-    def dump_state(self) -> bytes:
-        """Everything needed to carry on after a restart, as JSON bytes."""
+    def dump_state(self, *, include_history: bool = True) -> bytes:
+        """Everything needed to carry on after a restart, as JSON bytes.
+
+        The metric rings are most of the size (about 2 kB per series with the defaults);
+        with ``include_history=False`` they are left out and refill from the live stream
+        after a restart (ranking falls back to detector-reported deviations meanwhile).
+        """
         return orjson.dumps(
             {
                 "state_version": STATE_VERSION,
@@ -240,7 +245,7 @@ class IncidentEngine:
                 "silences": [s.to_dict() for s in self.silences],
                 "planner": self.planner.to_dict(),
                 "cooccurrence": self.cooccurrence.to_dict(),
-                "history": self.history.to_dict(),
+                "history": self.history.to_dict() if include_history else {},
                 "pending": self.gate.to_dict(),
                 "candidates": [a.to_dict() for a in self._candidates],
             }

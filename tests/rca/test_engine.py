@@ -205,6 +205,20 @@ def test_state_survives_a_restart() -> None:
     assert after_restart, "the incident opened after the restart"
 
 
+def test_state_without_history_is_small_and_loads() -> None:
+    rng = random.Random(5)
+    engine = IncidentEngine()
+    for t in range(100):
+        _feed(engine, float(t), _normal(rng))
+    engine.on_anomaly(make_anomaly("orders", "errors", 100.0))  # not fed: counts at once
+    assert engine.open_incidents
+    light = engine.dump_state(include_history=False)
+    assert len(light) < len(engine.dump_state()) / 10
+    restored = IncidentEngine.load_state(light)
+    assert restored.open_incidents == engine.open_incidents
+    assert restored.memory_bytes == 0
+
+
 def test_bad_state_is_a_state_error() -> None:
     with pytest.raises(StateError):
         IncidentEngine.load_state(b"{not json")
