@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import orjson
 import pytest
 
 from detectors.anomaly import Direction, SignalKind
@@ -213,7 +214,8 @@ def test_state_without_history_is_small_and_loads() -> None:
     engine.on_anomaly(make_anomaly("orders", "errors", 100.0))  # not fed: counts at once
     assert engine.open_incidents
     light = engine.dump_state(include_history=False)
-    assert len(light) < len(engine.dump_state()) / 10
+    assert len(light) < len(engine.dump_state()) / 5
+    assert orjson.loads(light)["history"] == {}
     restored = IncidentEngine.load_state(light)
     assert restored.open_incidents == engine.open_incidents
     assert restored.memory_bytes == 0
