@@ -23,7 +23,8 @@ def spread_tail(tail: float) -> float:
     return 0.9 + 0.1 * math.tanh((s - 0.9) / 2.0)
 
 
-MIN_VISITS = 2
+MIN_PERIODS = 2
+"""Periods a profile must span before it may be trusted."""
 
 
 class _Profile:
@@ -33,7 +34,7 @@ class _Profile:
     a point count, so that gaps and irregular sampling do not shift the season.
     """
 
-    __slots__ = ("alpha", "bins", "counts", "err", "level", "period", "values")
+    __slots__ = ("alpha", "bins", "counts", "err", "level", "period", "t0", "t_last", "values")
 
     def __init__(self, period: float, bins: int, alpha: float) -> None:
         self.period = period
@@ -43,19 +44,25 @@ class _Profile:
         self.counts = array("H", bytes(2 * bins))
         self.level = math.nan
         self.err = 0.0
+        self.t0 = math.nan
+        self.t_last = math.nan
 
     def bucket(self, t: float) -> int:
         return int((t % self.period) / self.period * self.bins) % self.bins
 
     def ready(self, b: int) -> bool:
-        return self.counts[b] >= MIN_VISITS
+        """Whether bucket ``b`` has data and the profile spans ``MIN_PERIODS`` periods."""
+        return self.counts[b] > 0 and self.t_last - self.t0 >= MIN_PERIODS * self.period
 
     def predict(self, b: int) -> float:
         return self.level + self.values[b]
 
-    def learn(self, x: float, b: int, level_alpha: float, a: float, fallback_err: float) -> None:
+    def learn(self, x: float, t: float, level_alpha: float, a: float, fallback_err: float) -> None:
+        b = self.bucket(t)
         if math.isnan(self.level):
             self.level = x
+            self.t0 = t
+        self.t_last = t
         err = abs(x - self.predict(b)) if self.ready(b) else fallback_err
         self.err += a * (err - self.err)
         if self.counts[b] == 0:
@@ -171,6 +178,7 @@ class RobustLikelihood(MetricDetector):
         "season_alpha",
         "seasons",
         "short_window",
+        "spatial_noise",
         "spatial_tolerance",
         "z_half",
     )
@@ -187,11 +195,12 @@ class RobustLikelihood(MetricDetector):
         novel_z: float = 6.0,
         peak_half_life: float = 2000.0,
         spatial_tolerance: float = 0.02,
-        seasons: tuple[tuple[float, int], ...] = ((86400.0, 288),),
+        seasons: tuple[tuple[float, int], ...] = ((86400.0, 288), (604800.0, 168)),
         season_alpha: float = 0.3,
         refractory: int = 300,
         range_seconds: float = 86400.0,
         range_points: int = 2000,
+        spatial_noise: float = 1.0,
         gate_power: float = 10.0,
     ) -> None:
         self.level_alpha = level_alpha
@@ -208,6 +217,7 @@ class RobustLikelihood(MetricDetector):
         self.refractory = refractory
         self.range_seconds = range_seconds
         self.range_points = range_points
+        self.spatial_noise = spatial_noise
         self.gate_power = gate_power
         self._t0 = 0.0
         self._n = 0
@@ -270,9 +280,11 @@ class RobustLikelihood(MetricDetector):
         if self._quiet > 0 and score >= 0.5:
             score = 0.3
         if self.spatial_tolerance > 0 and self._hi > self._lo and self._range_known(t):
-            excess = max(x - self._hi, self._lo - x) / (self._hi - self._lo)
-            if excess > self.spatial_tolerance:
-                score = max(score, 0.9 + 0.1 * math.tanh(excess))
+            span = self._hi - self._lo
+            margin = max(self.spatial_tolerance * span, self.spatial_noise * self._err_level)
+            beyond = max(x - self._hi, self._lo - x)
+            if beyond > margin:
+                score = max(score, 0.9 + 0.1 * math.tanh(beyond / span))
         return score
 
     def learn_one(self, x: float, t: float) -> None:
@@ -314,7 +326,7 @@ class RobustLikelihood(MetricDetector):
         self._err_level += a * (level_err - self._err_level)
         self._level += self.level_alpha * (x - self._level)
         for profile in self._profiles:
-            profile.learn(x, profile.bucket(t), self.level_alpha, a, 2.0 * level_err)
+            profile.learn(x, t, self.level_alpha, a, 2.0 * level_err)
         self._lo = min(self._lo, x)
         self._hi = max(self._hi, x)
         self._n = n + 1
