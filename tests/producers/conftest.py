@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
-import string
 import subprocess
 import time
 from collections.abc import Iterator
@@ -32,6 +32,7 @@ from tests.kafka_harness import WorkerProcess, consume_all
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "producers"
 REQUIRE_ENV = "AIOPS_REQUIRE_PRODUCERS"
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,8 +65,11 @@ def require_file(pattern: str, package: str) -> Path:
 
 
 def render(name: str, **values: str) -> str:
-    """A configuration template of ``deploy/producers`` with its ``${...}`` filled in."""
-    return string.Template((DEPLOY / name).read_text()).substitute(values)
+    """A configuration template of ``deploy/producers`` with its ``${NAME}`` filled in."""
+    text = (DEPLOY / name).read_text()
+    missing = set(_PLACEHOLDER.findall(text)) - set(values)
+    assert not missing, f"{name}: no value for {sorted(missing)}"
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
 @dataclass
