@@ -87,6 +87,7 @@ class CaseResult:
     engine_s: float = 0.0
     ring_bytes: int = 0
     state_bytes: int = 0
+    truth_flagged: bool = False
 
     def rank_of_truth(self) -> int | None:
         """0-based position of the true root cause, None if absent."""
@@ -166,6 +167,7 @@ def run_case(
     if opened_anomalous:
         main = max((latest[i] for i in opened_anomalous), key=incident_priority)
         result.ranking = [c.service for c in main.root_causes]
+        result.truth_flagged = truth in main.services
         opened = first_snapshot[main.id]
         result.first_ranking = [c.service for c in opened.root_causes]
         result.detection_delay_s = opened.opened_at - (fault_start or 0.0)
@@ -275,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"incident {label} after the fault start: median {delays[len(delays) // 2]:.0f}s,"
                 f" max {delays[-1]:.0f}s"
             )
+    unflagged = [r.name for r in results if r.anomalous_incidents and not r.truth_flagged]
+    print(
+        f"cases whose root-cause service has no anomaly record in the scored incident "
+        f"(ranked from raw samples only): {len(unflagged)}"
+        + (f" ({', '.join(unflagged)})" if unflagged else "")
+    )
     missed = [r.name for r in results if r.anomalous_incidents == 0]
     print(
         f"cases with no incident in the anomalous part: {len(missed)}"
