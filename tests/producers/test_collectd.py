@@ -59,10 +59,10 @@ class CollectdRun:
     rates_records: list[bytes]  # the StoreRates true topic
 
 
-def _config(tmp: Path, topic: str, rates_topic: str) -> str:
+def _config(tmp: Path, bootstrap: str, topic: str, rates_topic: str) -> str:
     shipped = render(
         "collectd-write_kafka.conf",
-        AIOPS_KAFKA_BROKER="127.0.0.1:9092",
+        AIOPS_KAFKA_BROKER=bootstrap,
         AIOPS_METRICS_TOPIC=topic,
         AIOPS_HOST_KEY=HOST,
     )
@@ -85,7 +85,7 @@ LoadPlugin match_regex
 LoadPlugin target_set
 {shipped}
 <Plugin write_kafka>
-  Property "metadata.broker.list" "127.0.0.1:9092"
+  Property "metadata.broker.list" "{bootstrap}"
   <Topic "{rates_topic}">
     Format JSON
     Key "{HOST}"
@@ -115,13 +115,12 @@ def collectd_run(kafka: BrokerHandle, tmp_path_factory: pytest.TempPathFactory) 
     collectd = require_binary("collectd", "collectd-core")
     require_file(WRITE_KAFKA, "collectd-core")
     require_file("/usr/lib/*/librdkafka.so.1", "librdkafka1")
-    assert kafka.bootstrap == "127.0.0.1:9092", "the shipped configuration names this broker"
     tmp = tmp_path_factory.mktemp("collectd")
     prefix = unique_prefix("collectd")
     topic, rates_topic = f"{prefix}.metrics", f"{prefix}-rates.metrics"
     create_topics(kafka.bootstrap, topic, rates_topic)
     conf = tmp / "collectd.conf"
-    conf.write_text(_config(tmp, topic, rates_topic))
+    conf.write_text(_config(tmp, kafka.bootstrap, topic, rates_topic))
     check = subprocess.run([collectd, "-t", "-C", str(conf)], capture_output=True, text=True)
     assert check.returncode == 0, f"collectd rejects the configuration:\n{check.stderr}"
     daemon = Daemon([collectd, "-C", str(conf), "-f"], tmp / "collectd.log").start()

@@ -38,10 +38,10 @@ LOG = (
 )
 
 
-def _kcat(kcat: str, topic: str, line: str) -> None:
+def _kcat(kcat: str, bootstrap: str, topic: str, line: str) -> None:
     # What `echo '<line>' | kcat -P -b <broker> -t <topic>` does: one message per line.
     subprocess.run(
-        [kcat, "-P", "-b", "127.0.0.1:9092", "-t", topic],
+        [kcat, "-P", "-b", bootstrap, "-t", topic],
         input=(line + "\n").encode(),
         check=True,
         timeout=20,
@@ -62,8 +62,8 @@ def test_worker_accepts_what_kcat_sends(kafka: BrokerHandle, tmp_path: Path) -> 
     influx = f"cpu,cpu=cpu-total,host=web-1,service=checkout usage_idle=97.5 {now}000000000"
     graphite = f"checkout.web-1.http.latency_p99 0.25 {now}"
     for line in (METRIC, influx, graphite):
-        _kcat(kcat, metrics, line)
-    _kcat(kcat, logs, LOG)
+        _kcat(kcat, kafka.bootstrap, metrics, line)
+    _kcat(kcat, kafka.bootstrap, logs, LOG)
 
     # What came out of kcat, decoded as the worker does.
     metric_values = raw_records(kafka.bootstrap, metrics, expect=3, timeout_s=20)

@@ -82,10 +82,8 @@ class RsyslogRun:
         return found[0]
 
 
-def _config(tmp: Path, port: int, topic: str) -> str:
-    shipped = render(
-        "rsyslog-omkafka.conf", AIOPS_KAFKA_BROKER="127.0.0.1:9092", AIOPS_LOGS_TOPIC=topic
-    )
+def _config(tmp: Path, port: int, bootstrap: str, topic: str) -> str:
+    shipped = render("rsyslog-omkafka.conf", AIOPS_KAFKA_BROKER=bootstrap, AIOPS_LOGS_TOPIC=topic)
     # The private instance: its own work directory, one TCP input whose ruleset sends each
     # message with the shipped action and with an omkafka action left at its defaults.
     # rsyslog's own messages (start, stop) go to the default ruleset, which has no action.
@@ -96,7 +94,7 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="test_input")
 {shipped}
 ruleset(name="test_input") {{
     call aiops_kafka
-    action(type="omkafka" name="default_template" broker=["127.0.0.1:9092"] topic="{topic}")
+    action(type="omkafka" name="default_template" broker=["{bootstrap}"] topic="{topic}")
 }}
 """
 
@@ -106,14 +104,13 @@ def rsyslog_run(kafka: BrokerHandle, tmp_path_factory: pytest.TempPathFactory) -
     rsyslogd = require_binary("rsyslogd", "rsyslog")
     require_file(OMKAFKA, "rsyslog-kafka")
     logger = require_binary("logger", "bsdutils")
-    assert kafka.bootstrap == "127.0.0.1:9092", "the shipped configuration names this broker"
     tmp = tmp_path_factory.mktemp("rsyslog")
     prefix = unique_prefix("rsyslog")
     topic = f"{prefix}.logs"
     port = free_port()
     create_topics(kafka.bootstrap, topic)
     conf = tmp / "rsyslog.conf"
-    conf.write_text(_config(tmp, port, topic))
+    conf.write_text(_config(tmp, port, kafka.bootstrap, topic))
     check = subprocess.run([rsyslogd, "-N1", "-f", str(conf)], capture_output=True, text=True)
     assert check.returncode == 0, f"rsyslogd rejects the configuration:\n{check.stderr}"
     version = subprocess.run([rsyslogd, "-v"], capture_output=True, text=True).stdout
