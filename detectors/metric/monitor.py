@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detectors.anomaly import Anomaly, Direction, SignalKind
 from detectors.events import MetricEvent
@@ -104,9 +104,8 @@ class MetricMonitor:
 
     @property
     def stats(self) -> MonitorStats:
-        """Counters; ``series`` is the current number of series."""
-        self._stats.series = len(self._series)
-        return self._stats
+        """A snapshot of the counters; ``series`` is the current number of series."""
+        return replace(self._stats, series=len(self._series))
 
     def process(self, event: MetricEvent) -> Anomaly | None:
         """Score, learn, and return an onset or escalation record when there is one."""
@@ -254,7 +253,9 @@ class MetricMonitor:
     def restore(self, series_key: str, state: bytes) -> None:
         """Resume a series from a checkpoint (learnt baselines, warm-up, open episode).
 
-        Raises :class:`StateError` if the bytes are not a state of this module.
+        A restored series replaces one of the same key and is kept even at ``max_series``
+        (it was admitted before). Raises :class:`StateError` if the bytes are not a state
+        of this module.
         """
         series = load_state(state)
         if not isinstance(series, _Series):

@@ -87,10 +87,10 @@ class RobustLikelihood(MetricDetector):
 
     Online models predict the next value: an exponentially weighted level, and seasonal
     profiles (a deseasonalised level plus time buckets over a period, as additive
-    Holt-Winters without trend; by default one profile of a day in 5-minute buckets). The
-    model with the smallest recent
-    mean absolute error is trusted; its error, in units of that mean absolute error, is the
-    deviation ``z``. Three signals make the score:
+    Holt-Winters without trend; by default a day in 5-minute buckets and a week in hourly
+    buckets, each trusted once the series spans two periods). The model with the smallest
+    recent mean absolute error is trusted; its error, in units of that mean absolute error,
+    is the deviation ``z``. Three signals make the score:
 
     * likelihood: the raw score ``z / (z + z_half)`` averaged over the last ``short_window``
       points, against the long-run (exponentially weighted) distribution of that average;
@@ -98,13 +98,15 @@ class RobustLikelihood(MetricDetector):
       Numenta's HTM post-processing; when the average is below its own recent peak, the
       score is damped by ``(average / peak) ** gate_power``;
     * deviation novelty: a deviation beyond ``novel_z`` and beyond every deviation of the
-      recent past (a peak decaying with ``peak_half_life`` points) scores above 0.5;
+      recent past (a peak decaying with ``peak_half_life`` points, tracked once the scales
+      are learnt) scores above 0.5;
     * spatial novelty: a value beyond the range seen so far by more than
-      ``spatial_tolerance`` of that range scores at least 0.9.
+      ``spatial_tolerance`` of that range (and by at least ``spatial_noise`` mean absolute
+      errors) scores at least 0.9.
 
-    After a likelihood alert (score 0.5 or more), further ones are lowered to 0.3 for
-    ``refractory`` points: one alert per episode. Memory is constant (about 4 KB pickled
-    with the default daily profile, 7 KB with a weekly one added).
+    After a likelihood or deviation alert (score 0.5 or more), the next ones are lowered to
+    0.3 for ``refractory`` points: one alert per episode. Memory is constant (about 5.6 KB
+    pickled with the default profiles).
 
     Parameters
     ----------
@@ -124,6 +126,8 @@ class RobustLikelihood(MetricDetector):
         Deviation novelty: least deviation, and half-life (points) of the recent peaks.
     spatial_tolerance
         Share of the seen range a value must exceed it by to count as novel; 0 disables.
+    spatial_noise
+        Least excess for spatial novelty, in mean absolute errors of the level model.
     seasons
         ``(period seconds, buckets)`` of each seasonal profile.
     season_alpha
