@@ -104,9 +104,9 @@ class RobustLikelihood(MetricDetector):
       ``spatial_tolerance`` of that range (and by at least ``spatial_noise`` mean absolute
       errors) scores at least 0.9.
 
-    After a likelihood or deviation alert (score 0.5 or more), the next ones are lowered to
-    0.3 for ``refractory`` points: one alert per episode. Memory is constant (about 5.6 KB
-    pickled with the default profiles).
+    After any alert (score 0.5 or more), further likelihood and deviation alerts are lowered
+    to 0.3 for ``refractory`` points: one alert per episode (spatial novelty still counts).
+    Memory is constant (about 5.6 KB pickled with the default profiles).
 
     Parameters
     ----------
@@ -277,19 +277,22 @@ class RobustLikelihood(MetricDetector):
         """Whether the seen range is trusted: a day seen, or ``range_points`` values."""
         return self._n >= self.range_points or t - self._t0 >= self.range_seconds
 
+    def _spatial(self, x: float, t: float) -> float:
+        """Spatial novelty score of ``x`` (0 when inside the seen range and its margin)."""
+        if self.spatial_tolerance <= 0 or self._hi <= self._lo or not self._range_known(t):
+            return 0.0
+        span = self._hi - self._lo
+        margin = max(self.spatial_tolerance * span, self.spatial_noise * self._err_level)
+        beyond = max(x - self._hi, self._lo - x)
+        return 0.9 + 0.1 * math.tanh(beyond / span) if beyond > margin else 0.0
+
     def score_one(self, x: float, t: float) -> float:
         if self._n < self.short_window * 2:
             return 0.0
         _, score = self._evaluate(x, t)
         if self._quiet > 0 and score >= 0.5:
             score = 0.3
-        if self.spatial_tolerance > 0 and self._hi > self._lo and self._range_known(t):
-            span = self._hi - self._lo
-            margin = max(self.spatial_tolerance * span, self.spatial_noise * self._err_level)
-            beyond = max(x - self._hi, self._lo - x)
-            if beyond > margin:
-                score = max(score, 0.9 + 0.1 * math.tanh(beyond / span))
-        return score
+        return max(score, self._spatial(x, t))
 
     def learn_one(self, x: float, t: float) -> None:
         n = self._n
@@ -303,7 +306,7 @@ class RobustLikelihood(MetricDetector):
             z, score = 0.0, 0.0
         self._cache = None
         if n >= self.short_window * 2:
-            if score >= 0.5:
+            if score >= 0.5 or self._spatial(x, t) > 0.0:
                 self._quiet = self.refractory
             elif self._quiet > 0:
                 self._quiet -= 1
