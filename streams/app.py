@@ -149,6 +149,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=t.replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=worker.commit_interval_s,
+        broker_session_timeout=worker.session_timeout_s,  # how soon a dead worker's
+        broker_heartbeat_interval=worker.session_timeout_s / 4,  # partitions move
         producer_max_request_size=8 * 1_048_576,
         consumer_max_fetch_size=max(worker.max_message_bytes * 2, 4 * 1_048_576),
         key_serializer="raw",

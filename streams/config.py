@@ -99,6 +99,7 @@ class WorkerSettings(_Section):
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     commit_interval_s: float = Field(default=1.0, gt=0)
+    session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
 
 
 class LocalKafkaSettings(_Section):

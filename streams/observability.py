@@ -76,3 +76,8 @@ PROCESSING_SECONDS = Histogram(
     buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
     registry=REGISTRY,
 )
+SERIES_RESTORED = Counter(
+    "aiops_series_restored_total",
+    "Series whose detector state was restored from a checkpoint (restart or rebalance).",
+    registry=REGISTRY,
+)

@@ -48,6 +48,7 @@ from streams.observability import (
     MESSAGES_CONSUMED,
     PROCESSING_SECONDS,
     SERIES_REJECTED,
+    SERIES_RESTORED,
     SERIES_TRACKED,
 )
 
@@ -236,6 +237,7 @@ class Pipeline:
         if state is not None:
             try:
                 self.metrics.restore(key, state)
+                SERIES_RESTORED.inc()
             except MetricStateError as exc:
                 log.warning("series %s starts afresh: unreadable checkpoint (%s)", key, exc)
         for rule in self.settings.detection.forecast.rules:
@@ -346,7 +348,12 @@ class Pipeline:
         INCIDENTS_OPEN.set(len(self.engine.open_incidents))
         if outcome and partition is not None:
             self.checkpoints.put(
-                "engine", f"{ENGINE_KEY}-{partition}", self.engine.dump_state(), partition
+                "engine",
+                f"{ENGINE_KEY}-{partition}",
+                # the raw-sample rings are rebuilt from live data; a checkpoint without them
+                # stays small enough to write on every change
+                self.engine.dump_state(include_history=False),
+                partition,
             )
 
     # -- time ------------------------------------------------------------------------------
