@@ -63,6 +63,13 @@ class SampleRing:
         mask = (self._t >= start) & (self._t < end) & np.isfinite(self._v)
         return self._v[mask].astype(np.float64)
 
+    def samples_between(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """Times and finite values with ``start <= time < end``, in time order."""
+        mask = (self._t >= start) & (self._t < end) & np.isfinite(self._v)
+        times = self._t[mask]
+        order = np.argsort(times, kind="stable")
+        return times[order], self._v[mask][order].astype(np.float64)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (oldest first)."""
         order = np.roll(np.arange(len(self._t)), -self.head)

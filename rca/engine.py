@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+
+import numpy as np
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -154,14 +156,49 @@ class IncidentEngine:
         cc = self.config.correlation
         for tracked in list(self._open.values()):
             if now - tracked.last_anomaly_at >= cc.quiet_period_s:
-                out += self._resolve(tracked, now, f"quiet for {cc.quiet_period_s:.0f}s")
-                continue
+                # Detectors report an episode once: a series that still deviates means the
+                # problem goes on, so quiet counts from the last time it was off baseline.
+                off_at = self._last_off_baseline(tracked, now)
+                if off_at is not None and now - off_at < cc.quiet_period_s:
+                    tracked.last_anomaly_at = off_at
+                else:
+                    out += self._resolve(tracked, now, f"quiet for {cc.quiet_period_s:.0f}s")
+                    continue
             rerank_due = now - tracked.last_rank_at >= self.config.ranking.rerank_interval_s
             silenced_changed = self._silence_state(tracked, now) != tracked.incident.silenced
             if rerank_due or silenced_changed:
                 out += self._publish(tracked, at=now, events=[], rerank=rerank_due, quiet=True)
         self._forget(now)
         return out
+
+    def _last_off_baseline(self, tracked: TrackedIncident, now: float) -> float | None:
+        """Latest time within the quiet period at which a metric series of the incident
+        still deviated from its pre-onset baseline: ``confirm_fraction`` of its samples in
+        the minute (or ``confirm_s``) before were ``confirm_z`` robust sigma off."""
+        evidence = tracked.evidence
+        if evidence is None:
+            return None
+        cc = self.config.correlation
+        signals = {(r.service, r.signal) for r in tracked.refs.values() if r.kind == "metric"}
+        window = max(cc.confirm_s, 60.0)
+        latest: float | None = None
+        for key, sid in evidence.ids.items():
+            ring = self.history.rings.get(key)
+            if ring is None or (sid.service, sid.metric) not in signals:
+                continue
+            times, values = ring.samples_between(now - cc.quiet_period_s, math.inf)
+            if not len(times):
+                continue
+            base = evidence.baselines[key]
+            off = np.abs(values - base.median) / base.spread >= cc.confirm_z
+            counts = np.concatenate(([0], np.cumsum(off)))
+            first = np.searchsorted(times, times - window, side="left")
+            idx = np.arange(len(times))
+            share = (counts[idx + 1] - counts[first]) / (idx + 1 - first)
+            hits = times[off & (share >= cc.confirm_fraction)]
+            if len(hits) and (latest is None or hits[-1] > latest):
+                latest = float(hits[-1])
+        return latest
 
     # ------------------------------------------------------------ operations
 

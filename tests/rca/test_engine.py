@@ -269,3 +269,27 @@ def test_nan_samples_do_not_break_ranking() -> None:
     out = engine.on_anomaly(make_anomaly("a", "memory", 100.0))
     engine.on_metric(MetricEvent(101.0, "a", "cpu", math.nan))
     assert out.incidents or engine.tick(200.0) is not None
+
+
+def test_an_incident_stays_open_while_its_series_stays_off_baseline() -> None:
+    rng = random.Random(3)
+    quiet = 120.0
+    engine = IncidentEngine(
+        config=RcaConfig(correlation=CorrelationConfig(quiet_period_s=quiet)), topology=TOPOLOGY
+    )
+    for t in range(300):
+        _feed(engine, float(t), _normal(rng))
+        engine.tick(float(t))
+    fault_end = 900  # the detector reports the onset once; the shift lasts 600 s
+    states: list[tuple[float, IncidentState]] = []
+    for t in range(300, 1300):
+        values = _normal(rng)
+        if t < fault_end:
+            values[("orders-db", "cpu")] = 95 + rng.gauss(0, 1)
+        _feed(engine, float(t), values)
+        if t == 301:
+            engine.on_anomaly(make_anomaly("orders-db", "cpu", 300.0))
+        states += [(float(t), i.state) for i in engine.tick(float(t)).incidents]
+    resolved = [t for t, s in states if s is IncidentState.RESOLVED]
+    assert len(resolved) == 1, "one resolution, no flapping"
+    assert fault_end + quiet <= resolved[0] <= fault_end + quiet + 30
