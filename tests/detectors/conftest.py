@@ -22,12 +22,12 @@ def seasonal_series(n: int, *, step: float = 300.0, seed: int = 7) -> list[tuple
 
 
 @pytest.fixture
-def series() -> list[tuple[float, float]]:
+def metric_series() -> list[tuple[float, float]]:
     """Three days of a noisy daily wave at 5-minute steps."""
     return seasonal_series(864)
 
 
 @pytest.fixture
-def make_series() -> Callable[..., list[tuple[float, float]]]:
-    """The generator behind :func:`series`, for other lengths and seeds."""
+def make_metric_series() -> Callable[..., list[tuple[float, float]]]:
+    """The generator behind :func:`metric_series`, for other lengths and seeds."""
     return seasonal_series

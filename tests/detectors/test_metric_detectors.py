@@ -36,28 +36,32 @@ def test_scores_before_learning(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_scores_stay_in_unit_interval(name: str, series: list[tuple[float, float]]) -> None:
-    points = [*series, (series[-1][0] + 300.0, 1e6), (series[-1][0] + 600.0, -1e6)]
+def test_scores_stay_in_unit_interval(name: str, metric_series: list[tuple[float, float]]) -> None:
+    points = [
+        *metric_series,
+        (metric_series[-1][0] + 300.0, 1e6),
+        (metric_series[-1][0] + 600.0, -1e6),
+    ]
     scores = feed(make_detector(name), points)
     assert all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_state_round_trip_gives_identical_scores(
-    name: str, series: list[tuple[float, float]]
+    name: str, metric_series: list[tuple[float, float]]
 ) -> None:
     det = make_detector(name)
-    feed(det, series[:500])
+    feed(det, metric_series[:500])
     twin = pickle.loads(pickle.dumps(det))
-    rest = series[500:]
+    rest = metric_series[500:]
     assert feed(twin, rest) == feed(det, rest)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_a_large_spike_outscores_normal_points(
-    name: str, make_series: Callable[..., list[tuple[float, float]]]
+    name: str, make_metric_series: Callable[..., list[tuple[float, float]]]
 ) -> None:
-    points = make_series(1200, seed=3)
+    points = make_metric_series(1200, seed=3)
     det = make_detector(name)
     normal = feed(det, points[:1100])
     t = points[1100][0]
@@ -66,18 +70,20 @@ def test_a_large_spike_outscores_normal_points(
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_expectation_is_near_the_series(name: str, series: list[tuple[float, float]]) -> None:
+def test_expectation_is_near_the_series(
+    name: str, metric_series: list[tuple[float, float]]
+) -> None:
     det = make_detector(name)
-    feed(det, series)
-    expectation = det.expectation(series[-1][0] + 300.0)
+    feed(det, metric_series)
+    expectation = det.expectation(metric_series[-1][0] + 300.0)
     assert expectation is not None
     assert 30.0 < expectation.expected < 70.0
     assert expectation.scale > 0.0
 
 
-def test_default_detector_state_is_small(series: list[tuple[float, float]]) -> None:
+def test_default_detector_state_is_small(metric_series: list[tuple[float, float]]) -> None:
     det = make_detector("robust_likelihood")
-    feed(det, series)
+    feed(det, metric_series)
     assert len(pickle.dumps(det, protocol=5)) <= 16 * 1024
 
 

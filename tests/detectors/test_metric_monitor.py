@@ -35,9 +35,9 @@ def with_bump(points: Series, at: int, size: float, length: int) -> Series:
 
 
 def test_one_onset_per_episode_with_identity_and_evidence(
-    make_series: Callable[..., Series],
+    make_metric_series: Callable[..., Series],
 ) -> None:
-    points = with_bump(make_series(1500), at=1200, size=60.0, length=1)
+    points = with_bump(make_metric_series(1500), at=1200, size=60.0, length=1)
     records = run(MetricMonitor(), events(points, env="prod"))
     onsets = [a for a in records if a.details["phase"] == "onset"]
     assert len(onsets) == 1
@@ -55,21 +55,23 @@ def test_one_onset_per_episode_with_identity_and_evidence(
     assert Anomaly.from_dict(onset.to_dict()) == onset
 
 
-def test_dip_is_reported_as_a_dip(make_series: Callable[..., Series]) -> None:
-    points = with_bump(make_series(1500), at=1200, size=-60.0, length=2)
+def test_dip_is_reported_as_a_dip(make_metric_series: Callable[..., Series]) -> None:
+    points = with_bump(make_metric_series(1500), at=1200, size=-60.0, length=2)
     onsets = [a for a in run(MetricMonitor(), events(points)) if a.details["phase"] == "onset"]
     assert onsets and onsets[0].direction is Direction.DIP
 
 
-def test_level_shift_is_reported_as_such(make_series: Callable[..., Series]) -> None:
-    points = with_bump(make_series(1500), at=1200, size=40.0, length=300)
+def test_level_shift_is_reported_as_such(make_metric_series: Callable[..., Series]) -> None:
+    points = with_bump(make_metric_series(1500), at=1200, size=40.0, length=300)
     onsets = [a for a in run(MetricMonitor(), events(points)) if a.details["phase"] == "onset"]
     assert onsets and onsets[0].direction is Direction.LEVEL_SHIFT
     assert onsets[0].timestamp == points[1200][0]
 
 
-def test_escalations_share_the_onset_and_are_capped(make_series: Callable[..., Series]) -> None:
-    points = make_series(1500)
+def test_escalations_share_the_onset_and_are_capped(
+    make_metric_series: Callable[..., Series],
+) -> None:
+    points = make_metric_series(1500)
     growth = [
         (t, x + (2.0 ** (i - 1199) if 1200 <= i < 1240 else 0.0)) for i, (t, x) in enumerate(points)
     ]
@@ -85,15 +87,15 @@ def test_escalations_share_the_onset_and_are_capped(make_series: Callable[..., S
     assert all("peak_value" in a.details for a in escalations)
 
 
-def test_no_anomaly_during_warm_up(make_series: Callable[..., Series]) -> None:
-    points = with_bump(make_series(400), at=100, size=500.0, length=1)
+def test_no_anomaly_during_warm_up(make_metric_series: Callable[..., Series]) -> None:
+    points = with_bump(make_metric_series(400), at=100, size=500.0, length=1)
     config = MetricDetectionConfig(warmup_points=200)
     assert run(MetricMonitor(config), events(points)) == []
 
 
-def test_missing_values_are_skipped_not_raised(make_series: Callable[..., Series]) -> None:
+def test_missing_values_are_skipped_not_raised(make_metric_series: Callable[..., Series]) -> None:
     monitor = MetricMonitor()
-    points = make_series(300)
+    points = make_metric_series(300)
     evs = events(points)
     for i, e in enumerate(evs):
         if i % 10 == 0:
@@ -105,8 +107,10 @@ def test_missing_values_are_skipped_not_raised(make_series: Callable[..., Series
     assert monitor.stats.series == 1
 
 
-def test_restored_worker_resumes_without_new_warm_up(make_series: Callable[..., Series]) -> None:
-    points = with_bump(make_series(1500), at=1300, size=60.0, length=5)
+def test_restored_worker_resumes_without_new_warm_up(
+    make_metric_series: Callable[..., Series],
+) -> None:
+    points = with_bump(make_metric_series(1500), at=1300, size=60.0, length=5)
     evs = events(points)
     original = MetricMonitor()
     for e in evs[:1000]:
@@ -127,9 +131,11 @@ def test_restored_worker_resumes_without_new_warm_up(make_series: Callable[..., 
     assert restarted.stats.restored == 1
 
 
-def test_state_is_compact_and_rejects_foreign_bytes(make_series: Callable[..., Series]) -> None:
+def test_state_is_compact_and_rejects_foreign_bytes(
+    make_metric_series: Callable[..., Series],
+) -> None:
     monitor = MetricMonitor()
-    run(monitor, events(make_series(2000)))
+    run(monitor, events(make_metric_series(2000)))
     [(key, state)] = monitor.dirty_states()
     assert len(state) <= 16 * 1024
     with pytest.raises(StateError):
@@ -138,10 +144,10 @@ def test_state_is_compact_and_rejects_foreign_bytes(make_series: Callable[..., S
         monitor.restore(key, state[:1] + b"\x80\x05garbage")
 
 
-def test_idle_series_are_evicted(make_series: Callable[..., Series]) -> None:
+def test_idle_series_are_evicted(make_metric_series: Callable[..., Series]) -> None:
     config = MetricDetectionConfig(idle_eviction_seconds=3600.0)
     monitor = MetricMonitor(config)
-    points = make_series(10)
+    points = make_metric_series(10)
     run(monitor, events(points, metric="a"))
     run(monitor, events(points[:2], metric="b"))
     assert monitor.evict_idle(points[1][0] + 1800.0) == []
@@ -162,7 +168,9 @@ def test_series_cap_rejects_and_counts() -> None:
     assert monitor.stats.rejected_by_cap == 2
 
 
-def test_rules_pick_the_detector_by_metric_and_labels(make_series: Callable[..., Series]) -> None:
+def test_rules_pick_the_detector_by_metric_and_labels(
+    make_metric_series: Callable[..., Series],
+) -> None:
     config = MetricDetectionConfig(
         rules=(
             DetectorRule(metric="queue_*", labels={"env": "prod"}, detector="sad"),
@@ -170,7 +178,7 @@ def test_rules_pick_the_detector_by_metric_and_labels(make_series: Callable[...,
         )
     )
     monitor = MetricMonitor(config)
-    points = with_bump(make_series(800), at=700, size=200.0, length=1)
+    points = with_bump(make_metric_series(800), at=700, size=200.0, length=1)
     names = {
         a.detector
         for metric, env in (("queue_depth", "prod"), ("queue_depth", "dev"), ("cpu", "prod"))
