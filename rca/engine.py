@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-
-import numpy as np
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from detectors.anomaly import Anomaly, SignalKind

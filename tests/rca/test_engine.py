@@ -292,4 +292,5 @@ def test_an_incident_stays_open_while_its_series_stays_off_baseline() -> None:
         states += [(float(t), i.state) for i in engine.tick(float(t)).incidents]
     resolved = [t for t, s in states if s is IncidentState.RESOLVED]
     assert len(resolved) == 1, "one resolution, no flapping"
-    assert fault_end + quiet <= resolved[0] <= fault_end + quiet + 30
+    last_off = fault_end - 1
+    assert last_off + quiet <= resolved[0] <= last_off + quiet + 30
