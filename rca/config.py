@@ -169,10 +169,15 @@ class RemediationConfig(BaseModel, frozen=True, extra="forbid"):
         See ``max_actions``.
     candidates
         Root-cause candidates (best first) that rules are matched against.
+    settle_s
+        No action is proposed before an incident is this old: the first minute's ranking
+        moves as late evidence (slower partitions, slower detectors) arrives, and acting on
+        a service that turns out to be a victim does harm.
     """
 
     enabled: bool = True
     dry_run: bool = False
+    settle_s: float = Field(default=60.0, ge=0)
     default_cooldown_s: float = Field(default=900.0, ge=0)
     max_actions: int = Field(default=5, ge=0)
     window_s: float = Field(default=3600.0, gt=0)

@@ -606,7 +606,12 @@ class IncidentEngine:
                     TimelineKind.SILENCED, at, "silenced" if silenced else "no longer silenced"
                 )
             )
-        if quiet and not timeline and _same_ranking(root_causes, old.root_causes):
+        if (
+            quiet
+            and not timeline
+            and _same_ranking(root_causes, old.root_causes)
+            and not self.planner.has_new(old, at=at)  # e.g. the settle time just ended
+        ):
             return Outcome()
         silence = None
         if silenced:

@@ -168,6 +168,11 @@ def load_remediation_rules(path: str | Path) -> list[RemediationRule]:
     return parse_remediation_rules(doc, source=source)
 
 
+def _idempotency_key(incident: Incident, rule: RemediationRule, target: str) -> str:
+    """Same action on the same target for the same incident episode: same key."""
+    return f"{incident.id}/{incident.reopened}/{rule.name}/{rule.action}/{target}"
+
+
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
@@ -189,9 +194,28 @@ class RemediationPlanner:
         self.last_dispatch: dict[str, float] = {}
         self.dispatched: deque[float] = deque()
 
+    def has_new(self, incident: Incident, *, at: float) -> bool:
+        """Whether :meth:`plan` would propose something now (no side effects)."""
+        if not self.config.enabled or not incident.is_open or incident.silenced:
+            return False
+        if at - incident.opened_at < self.config.settle_s:
+            return False
+        known = {a.idempotency_key for a in incident.actions}
+        for candidate in incident.root_causes[: self.config.candidates]:
+            for rule in self.rules:
+                if rule.match.matches(candidate, incident.severity):
+                    target = rule.target.replace("{service}", candidate.service)
+                    key = _idempotency_key(incident, rule, target)
+                    if key not in known:
+                        return True
+                    break
+        return False
+
     def plan(self, incident: Incident, *, at: float) -> list[RemediationAction]:
         """New actions for the incident's current root causes (none if already proposed)."""
         if not self.config.enabled or not incident.is_open or incident.silenced:
+            return []
+        if at - incident.opened_at < self.config.settle_s:
             return []
         known = {a.idempotency_key for a in incident.actions}
         actions: list[RemediationAction] = []
@@ -200,7 +224,7 @@ class RemediationPlanner:
                 if not rule.match.matches(candidate, incident.severity):
                     continue
                 target = rule.target.replace("{service}", candidate.service)
-                key = f"{incident.id}/{incident.reopened}/{rule.name}/{rule.action}/{target}"
+                key = _idempotency_key(incident, rule, target)
                 if key not in known:
                     known.add(key)
                     actions.append(self._new_action(incident, candidate, rule, target, key, at))

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 ENGINE_KEY = "engine"
 IN_FLIGHT_GRACE_S = 10.0
 ENGINE_FEED_MAX = 500_000
+QUIET_LOG_STREAM_S = 5.0
 
 
 def _record_id(anomaly: Anomaly) -> str:
@@ -145,6 +146,7 @@ class Pipeline:
         self._engine_feed: deque[MetricEvent] = deque(maxlen=ENGINE_FEED_MAX)
         self._series_partition: dict[str, int] = {}
         self._service_partition: dict[str, int] = {}
+        self._log_seen: dict[str, tuple[float, float]] = {}  # service -> (event time, wall)
         self._engine_partition: int | None = None
         self._last_checkpoint = time.monotonic()
         self._rejected_seen = 0
@@ -282,6 +284,7 @@ class Pipeline:
                         log.warning("log stream %s starts afresh: %s", event.service, exc)
                 self._service_partition[event.service] = partition
             self.clock.observe("logs", event.timestamp)
+            self._log_seen[event.service] = (event.timestamp, time.monotonic())
             found.extend(self.logs.process(event))
         await self._publish_anomalies(found)
         self._maybe_checkpoint()
@@ -368,7 +371,7 @@ class Pipeline:
         now = self.now()
         if now is None:
             return
-        await self._publish_anomalies(self.logs.tick(now))
+        await self._publish_anomalies(self._tick_quiet_log_streams())
         if self._engine_partition is not None and not self._anomalies_in_flight():
             self._feed_engine(up_to=now)
             await self._publish_outcome(self.engine.tick(now), self._engine_partition)
@@ -382,6 +385,19 @@ class Pipeline:
             SERIES_REJECTED.inc(stats.rejected_by_cap - self._rejected_seen)
             self._rejected_seen = stats.rejected_by_cap
         self._maybe_checkpoint()
+
+    def _tick_quiet_log_streams(self) -> list[Anomaly]:
+        """Close the buckets of log streams that went quiet, on their own clock (their last
+        line's time plus the wall time since). Streams still sending close their buckets
+        themselves: a global clock would close them early when partitions run at
+        different speeds (a backlog, a replay)."""
+        wall = time.monotonic()
+        found: list[Anomaly] = []
+        for service, (last, seen_at) in self._log_seen.items():
+            idle = wall - seen_at
+            if idle >= QUIET_LOG_STREAM_S:
+                found.extend(self.logs.tick(last + idle, services=[service]))
+        return found
 
     def _feed_engine(self, up_to: float) -> None:
         feed = self._engine_feed

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,13 +231,18 @@ class LogMonitor:
         alert = severity >= self.config.alert_severity
         return LineVerdict(tid, text, mined.is_new, severity, alert), anomalies
 
-    def tick(self, now: float) -> list[Anomaly]:
-        """Close every bucket that ended by ``now`` (event-time clock) in every service."""
+    def tick(self, now: float, services: Iterable[str] | None = None) -> list[Anomaly]:
+        """Close every bucket that ended by ``now`` (event-time clock) in every service, or
+        only in ``services`` (e.g. the ones that went quiet: a service that still sends
+        lines closes its own buckets as its lines arrive)."""
         out: list[Anomaly] = []
         if not math.isfinite(now):
             return out
-        for name, service in self._services.items():
-            out.extend(self._advance(name, service, now))
+        names = list(self._services) if services is None else services
+        for name in names:
+            service = self._services.get(name)
+            if service is not None:
+                out.extend(self._advance(name, service, now))
         self._anomalies += len(out)
         return out
 

@@ -30,6 +30,7 @@ def _engine(mode: str, quiet_s: float = 600.0, **guardrails: object) -> Incident
             }
         ]
     )
+    guardrails.setdefault("settle_s", 0.0)
     cfg = RcaConfig(
         correlation=CorrelationConfig(quiet_period_s=quiet_s),
         remediation=RemediationConfig(**guardrails),  # type: ignore[arg-type]
@@ -157,3 +158,11 @@ def test_bad_rules_file_names_rule_and_problem(tmp_path: Path, text: str, names:
     assert str(path) in message
     for name in names:
         assert name in message
+
+
+def test_no_action_before_the_ranking_settles() -> None:
+    engine = _engine("auto", settle_s=60.0)
+    assert _cpu_incident(engine, "carts", 1000.0) == [], "too early: the ranking may still move"
+    assert not engine.tick(1030.0).actions
+    (action,) = engine.tick(1061.0).actions
+    assert action.status is ActionStatus.DISPATCHED and action.target == "carts"
