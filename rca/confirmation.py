@@ -82,7 +82,9 @@ class ConfirmationGate:
             relative_floor=self.ranking.relative_floor,
             absolute_floor=self.ranking.absolute_floor,
         )
-        for value in ring.values_between(anomaly.timestamp, math.inf):
+        # only the confirmation period counts (a late anomaly may find its future in the ring)
+        end = anomaly.timestamp + self.config.confirm_s
+        for value in ring.values_between(anomaly.timestamp, end + 1e-9):
             self._count(item, float(value))
         if anomaly.anomaly_id in self.pending:
             return None
@@ -100,7 +102,8 @@ class ConfirmationGate:
             return
         for anomaly_id in ids:
             item = self.pending[anomaly_id]
-            if at >= item.anomaly.timestamp:
+            onset = item.anomaly.timestamp
+            if onset <= at <= onset + self.config.confirm_s:
                 self._count(item, value)
 
     def due(self, now: float) -> list[PendingAnomaly]:

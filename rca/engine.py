@@ -144,8 +144,15 @@ class IncidentEngine:
         sid = self.history.add(event)
         self.gate.observe(sid.key, event.timestamp, event.value)
         for tracked in self._open.values():
-            if tracked.evidence is not None:
-                tracked.evidence.observe(sid.key, event.timestamp, event.value)
+            evidence = tracked.evidence
+            if evidence is None:
+                continue
+            if sid.key not in evidence.tried and event.timestamp >= evidence.onset:
+                # the first sample past the onset: every earlier sample of this series is in
+                # (one series comes in order), so its baseline can be frozen now if the
+                # incident opened before this series' partition had caught up
+                evidence.freeze_one(sid, self.history.rings[sid.key], self.config.ranking)
+            evidence.observe(sid.key, event.timestamp, event.value)
 
     def tick(self, now: float) -> Outcome:
         """Time-based work at event time ``now``: resolve quiet incidents, re-rank open

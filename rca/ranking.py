@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rca.baseline import MetricHistory, RobustBaseline, SeriesId, robust_baseline
+from rca.baseline import MetricHistory, RobustBaseline, SampleRing, SeriesId, robust_baseline
 from rca.config import RankingConfig
 from rca.model import RootCauseCandidate
 from rca.signals import KindClassifier
@@ -48,26 +48,33 @@ class IncidentEvidence:
         self.baselines: dict[str, RobustBaseline] = {}
         self.ids: dict[str, SeriesId] = {}
         self.peaks: dict[str, SeriesPeak] = {}
+        self.tried: set[str] = set()  # series frozen or found without enough history
 
     def freeze(self, history: MetricHistory, config: RankingConfig) -> None:
         """Take every series' baseline from its samples before the onset, and its peak
         deviation from the samples since."""
-        cutoff = self.onset - config.onset_guard_s
         for sid, ring in history:
-            before = ring.values_between(-math.inf, cutoff)
-            if len(before) < config.min_baseline_samples:
-                continue
-            base = robust_baseline(
-                before,
-                relative_floor=config.relative_floor,
-                absolute_floor=config.absolute_floor,
-            )
-            self.baselines[sid.key] = base
-            self.ids[sid.key] = sid
-            after = ring.values_between(self.onset, math.inf)
-            if len(after):
-                peak = float(after[abs(after - base.median).argmax()])
-                self.peaks[sid.key] = SeriesPeak(z=base.z(peak), value=peak, at=self.onset)
+            self.freeze_one(sid, ring, config)
+
+    def freeze_one(self, sid: SeriesId, ring: SampleRing, config: RankingConfig) -> None:
+        """Freeze one series (also later, for a series whose samples arrive late)."""
+        before = ring.values_between(-math.inf, self.onset - config.onset_guard_s)
+        after = ring.values_between(self.onset, math.inf)
+        if len(before) < config.min_baseline_samples:
+            if len(after):  # its samples are past the onset: no more baseline will come
+                self.tried.add(sid.key)
+            return
+        self.tried.add(sid.key)
+        base = robust_baseline(
+            before,
+            relative_floor=config.relative_floor,
+            absolute_floor=config.absolute_floor,
+        )
+        self.baselines[sid.key] = base
+        self.ids[sid.key] = sid
+        if len(after):
+            peak = float(after[abs(after - base.median).argmax()])
+            self.peaks[sid.key] = SeriesPeak(z=base.z(peak), value=peak, at=self.onset)
 
     def observe(self, key: str, at: float, value: float) -> None:
         """Update the peak of a series with a new sample (no-op for unknown series)."""
@@ -111,6 +118,7 @@ class IncidentEvidence:
     def from_dict(cls, data: Mapping[str, Any]) -> IncidentEvidence:
         """Inverse of :meth:`to_dict`."""
         evidence = cls(float(data["onset"]))
+        evidence.tried.update(str(item["key"]) for item in data.get("series", []))
         for item in data.get("series", []):
             key = str(item["key"])
             evidence.ids[key] = SeriesId(key=key, service=item["service"], metric=item["metric"])

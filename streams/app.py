@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import faust
@@ -131,6 +132,35 @@ class TableCheckpoints:
         table.send_changelog(partition, key, None)
 
 
+class KeyPartitionedTable(MutableMapping[str, bytes]):
+    """A Faust table written from outside stream iteration (e.g. after ``stream.take``):
+    each change goes to the changelog partition the producer picks from the key, which is
+    the partition of the same key on a topic with as many partitions."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.table.data[key]
+        if not isinstance(value, bytes):
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(None, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self.table.data[key]
+        self.table.send_changelog(None, key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table.data)
+
+    def __len__(self) -> int:
+        return len(self.table.data)
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the worker's Faust app from the settings."""
     worker = settings.worker
@@ -211,7 +241,9 @@ def create_app(settings: Settings) -> faust.App:
 
     slack_messages = table("slack-messages", t.partitions)
     notifier = SlackNotifier(
-        settings.slack, store=MappingStateStore(slack_messages), series_window=pipe.window
+        settings.slack,
+        store=MappingStateStore(KeyPartitionedTable(slack_messages)),
+        series_window=pipe.window,
     )
 
     @app.agent(raw_topic(app, t.incidents), name="slack")

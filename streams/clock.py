@@ -45,26 +45,29 @@ class EventClock:
 class Watermark:
     """Event time up to which every input has been processed: the slowest active input.
 
-    Inputs idle for longer than ``idle_s`` (wall time) do not hold the others back.
+    Inputs are named freely (one per topic partition in the worker) and appear when first
+    observed. Inputs idle for longer than ``idle_s`` (wall time) do not hold the others back.
 
     >>> wall = [0.0]
-    >>> mark = Watermark(["metrics", "logs"], idle_s=30, wall=lambda: wall[0])
-    >>> mark.observe("metrics", 1000.0); mark.observe("logs", 400.0)
+    >>> mark = Watermark(idle_s=30, wall=lambda: wall[0])
+    >>> mark.observe("metrics/0", 1000.0); mark.observe("metrics/1", 400.0)
     >>> mark.now()
     400.0
-    >>> wall[0] = 60.0; mark.observe("metrics", 1060.0)
-    >>> mark.now()  # logs went quiet: they no longer hold time back
+    >>> wall[0] = 60.0; mark.observe("metrics/0", 1060.0)
+    >>> mark.now()  # partition 1 went quiet: it no longer holds time back
     1060.0
     """
 
-    def __init__(
-        self, inputs: list[str], *, idle_s: float = 30.0, wall: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.clocks = {name: EventClock(wall) for name in inputs}
+    def __init__(self, *, idle_s: float = 30.0, wall: Callable[[], float] = time.monotonic) -> None:
+        self.clocks: dict[str, EventClock] = {}
         self.idle_s = idle_s
+        self._wall = wall
 
     def observe(self, source: str, event_time: float) -> None:
-        self.clocks[source].observe(event_time)
+        clock = self.clocks.get(source)
+        if clock is None:
+            clock = self.clocks[source] = EventClock(self._wall)
+        clock.observe(event_time)
 
     def now(self) -> float | None:
         """The watermark, or None before any event."""

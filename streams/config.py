@@ -130,13 +130,18 @@ class DetectionSettings(_Section):
 
 
 class IncidentSettings(_Section):
-    """Correlation, root cause, remediation and silences; rule files are YAML."""
+    """Correlation, root cause, remediation and silences; rule files are YAML.
+
+    The engine is ticked every ``tick_interval_s`` of wall time; its clock moves in
+    event-time steps of at most ``step_s``, so a backlog is worked through as if live.
+    """
 
     engine: RcaConfig = RcaConfig()
     topology_file: str | None = None
     remediation_file: str | None = None
     silences_file: str | None = None
     tick_interval_s: float = Field(default=1.0, gt=0)
+    step_s: float = Field(default=10.0, gt=0)
 
 
 class Settings(_Section):

@@ -8,6 +8,7 @@ so the Faust agents stay thin and the same code runs in benchmarks without Kafka
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -138,12 +139,14 @@ class Pipeline:
             silences=self.config_silences,
         )
         self.cumulative = CumulativeState()
-        self.clock = Watermark(["metrics", "logs"])
+        self.clock = Watermark()  # over every input partition
         self.anomaly_clock = EventClock()  # time for a worker that only correlates
         self._in_flight: dict[str, float] = {}  # anomaly id -> wall time published
         # Raw samples for the engine's baselines, fed in step with the anomalies it sees
         # (the engine must not see a series' future before the anomaly that starts it).
-        self._engine_feed: deque[MetricEvent] = deque(maxlen=ENGINE_FEED_MAX)
+        # One queue per input partition: partitions run at different speeds, and each
+        # must be fed up to the same event time.
+        self._engine_feed: dict[int, deque[MetricEvent]] = {}
         self._series_partition: dict[str, int] = {}
         self._service_partition: dict[str, int] = {}
         self._log_seen: dict[str, tuple[float, float]] = {}  # service -> (event time, wall)
@@ -255,19 +258,23 @@ class Pipeline:
         """Valid metric events, in order: detect, forecast, remember for ranking."""
         found: list[Anomaly] = []
         known = self._series_partition
+        feed = self._engine_feed.get(partition)
+        if feed is None:
+            feed = self._engine_feed[partition] = deque(maxlen=ENGINE_FEED_MAX)
         for event in events:
             key = event.series_key
             if key not in known:
                 self._resume_series(key)
                 known[key] = partition
-            self.clock.observe("metrics", event.timestamp)
             anomaly = self.metrics.process(event)
             if anomaly is not None:
                 found.append(anomaly)
             if self.forecasts.config.rules or self.forecasts.config.burn_rates:
                 found.extend(self.forecasts.process(event))
-            self._engine_feed.append(event)
+            feed.append(event)
             self.window.observe(event)
+        if events:
+            self.clock.observe(f"metrics/{partition}", max(e.timestamp for e in events))
         await self._publish_anomalies(found)
         self._maybe_checkpoint()
 
@@ -283,9 +290,10 @@ class Pipeline:
                     except LogStateError as exc:
                         log.warning("log stream %s starts afresh: %s", event.service, exc)
                 self._service_partition[event.service] = partition
-            self.clock.observe("logs", event.timestamp)
             self._log_seen[event.service] = (event.timestamp, time.monotonic())
             found.extend(self.logs.process(event))
+        if events:
+            self.clock.observe(f"logs/{partition}", max(e.timestamp for e in events))
         await self._publish_anomalies(found)
         self._maybe_checkpoint()
 
@@ -373,8 +381,7 @@ class Pipeline:
             return
         await self._publish_anomalies(self._tick_quiet_log_streams())
         if self._engine_partition is not None and not self._anomalies_in_flight():
-            self._feed_engine(up_to=now)
-            await self._publish_outcome(self.engine.tick(now), self._engine_partition)
+            await self._advance_engine(now, self._engine_partition)
         for key in self.metrics.evict_idle(now):
             partition = self._series_partition.pop(key, None)
             if partition is not None:
@@ -385,6 +392,19 @@ class Pipeline:
             SERIES_REJECTED.inc(stats.rejected_by_cap - self._rejected_seen)
             self._rejected_seen = stats.rejected_by_cap
         self._maybe_checkpoint()
+
+    async def _advance_engine(self, now: float, partition: int) -> None:
+        """Bring the engine to ``now`` in event-time steps, feeding the raw samples of each
+        step before it: a worker catching up on a backlog (or a replay) makes the same
+        decisions, at the same event times, as one that kept up live."""
+        step = self.settings.incidents.step_s
+        at = self.engine.now + step if math.isfinite(self.engine.now) else now
+        while at < now:
+            self._feed_engine(up_to=at)
+            await self._publish_outcome(self.engine.tick(at), partition)
+            at += step
+        self._feed_engine(up_to=now)
+        await self._publish_outcome(self.engine.tick(now), partition)
 
     def _tick_quiet_log_streams(self) -> list[Anomaly]:
         """Close the buckets of log streams that went quiet, on their own clock (their last
@@ -400,9 +420,9 @@ class Pipeline:
         return found
 
     def _feed_engine(self, up_to: float) -> None:
-        feed = self._engine_feed
-        while feed and feed[0].timestamp <= up_to:
-            self.engine.on_metric(feed.popleft())
+        for feed in self._engine_feed.values():
+            while feed and feed[0].timestamp <= up_to:
+                self.engine.on_metric(feed.popleft())
 
     def _anomalies_in_flight(self) -> bool:
         """True while anomalies this worker published have not reached its correlation

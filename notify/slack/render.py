@@ -192,7 +192,10 @@ def colour_of(incident: Incident) -> str:
 def status_line(incident: Incident) -> str:
     """One line: open, acknowledged, silenced or resolved (mrkdwn)."""
     if incident.state is IncidentState.RESOLVED:
-        return f":white_check_mark: Resolved after {format_duration(duration_of(incident))}"
+        line = f":white_check_mark: Resolved after {format_duration(duration_of(incident))}"
+        if incident.acknowledged:
+            line += f", acknowledged by {escape(incident.acknowledged_by or 'someone')}"
+        return line
     parts = [":fire: Open" if not incident.predicted else ":crystal_ball: Predicted"]
     if incident.reopened:
         parts.append(f"reopened {incident.reopened}x")

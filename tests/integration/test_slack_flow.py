@@ -65,44 +65,63 @@ def test_slack_message_per_incident_buttons_and_restart(
                 consume_all(kafka.bootstrap, worker.topics["incidents"], idle_s=20, timeout_s=240)
             )
             latest: dict[str, Incident] = {}
+            opened: dict[str, Incident] = {}
             for record in records:
                 snap = Incident.from_dict(orjson.loads(record.value))
                 latest[snap.id] = snap
+                if snap.is_open:
+                    opened[snap.id] = snap
             assert any(
                 i.root_causes and i.root_causes[0].service == ROOT_CAUSE for i in latest.values()
             )
             assert wait_until(
-                lambda: len(slack.top_level_messages()) == len(latest)
-                and all(
-                    m.current["attachments"][0]["color"] == COLOURS["resolved"]
-                    for m in slack.top_level_messages()
+                lambda: (
+                    len(slack.top_level_messages()) == len(latest)
+                    and all(
+                        m.current["attachments"][0]["color"] == COLOURS["resolved"]
+                        for m in slack.top_level_messages()
+                    )
                 ),
                 timeout=60,
             ), [m.current for m in slack.top_level_messages()]
             assert not slack.calls or all(c.authorized for c in slack.calls)
-            assert slack.successful("chat.update"), "messages are updated in place"
-            fault = next(
-                i for i in latest.values() if i.root_causes[0].service == ROOT_CAUSE
-            )
+            fault = next(i for i in latest.values() if i.root_causes[0].service == ROOT_CAUSE)
             [message] = [
-                m for m in slack.top_level_messages() if fault.id in orjson.dumps(m.current).decode()
+                m
+                for m in slack.top_level_messages()
+                if fault.id in orjson.dumps(m.current).decode()
             ]
             assert slack.thread(message.ts), "timeline events go to the thread"
             assert slack.files, "a chart of the anomalous series is uploaded"
 
             # Buttons: unsigned, mis-signed and stale requests are refused.
-            body = press(button(fault, "Acknowledge"), user="bob")
+            # the button as the message showed it while the incident was open
+            body = press(button(opened[fault.id], "Acknowledge"), user="bob")
             now = str(int(time.time()))
             assert post(worker.web_port, body, {}) == 401
-            assert post(worker.web_port, body, {
-                "X-Slack-Request-Timestamp": now,
-                "X-Slack-Signature": sign("wrong", now, body),
-            }) == 401
+            assert (
+                post(
+                    worker.web_port,
+                    body,
+                    {
+                        "X-Slack-Request-Timestamp": now,
+                        "X-Slack-Signature": sign("wrong", now, body),
+                    },
+                )
+                == 401
+            )
             stale = str(int(time.time()) - 600)
-            assert post(worker.web_port, body, {
-                "X-Slack-Request-Timestamp": stale,
-                "X-Slack-Signature": sign(SECRET, stale, body),
-            }) == 401
+            assert (
+                post(
+                    worker.web_port,
+                    body,
+                    {
+                        "X-Slack-Request-Timestamp": stale,
+                        "X-Slack-Signature": sign(SECRET, stale, body),
+                    },
+                )
+                == 401
+            )
 
             # A restarted worker keeps the message reference: the acknowledgement updates the
             # same message, no second one is posted.
@@ -118,7 +137,10 @@ def test_slack_message_per_incident_buttons_and_restart(
             assert post(worker.web_port, body, headers) == 200
             assert wait_until(
                 lambda: "slack:bob" in orjson.dumps(message.current).decode(), timeout=60
-            ), message.current
+            ), [(c.method, c.params.get("text")) for c in slack.calls][-3:]
             assert len(slack.top_level_messages()) == posted
+            assert slack.successful("chat.update"), "the message is updated in place"
+            replies = [m.params.get("text", "") for m in slack.thread(message.ts)]
+            assert any("acknowledged by slack:bob" in r for r in replies), replies
         finally:
             worker.stop()
