@@ -162,6 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], help="detector param k=JSON")
     parser.add_argument("--config", type=Path, help="MetricDetectionConfig as JSON")
     parser.add_argument("--jobs", type=int, default=1, help="files processed in parallel")
+    parser.add_argument(
+        "--halves",
+        action="store_true",
+        help="also score the even- and odd-numbered files (sorted order) apart",
+    )
     args = parser.parse_args(argv)
 
     profiles = (
@@ -219,4 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"({own.true_positives}/{own.false_negatives}/{own.false_positives})"
             )
         print(line)
+    if args.halves:
+        for label, part in (("even", slice(0, None, 2)), ("odd", slice(1, None, 2))):
+            results = score_corpus(files[part], scores[part], profiles, own_threshold)
+            text = "  ".join(
+                f"{best.profile} {best.normalised:.2f}"
+                + ("" if own is None else f" (own thr {own.normalised:.2f})")
+                for best, own in results
+            )
+            print(f"{label} files: {text}")
     return 0

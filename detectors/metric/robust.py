@@ -104,8 +104,14 @@ class RobustLikelihood(MetricDetector):
       ``spatial_tolerance`` of that range (and by at least ``spatial_noise`` mean absolute
       errors) scores at least 0.9.
 
+    * extreme deviation: once the scales are learnt, a deviation of ``extreme_z`` mean
+      absolute errors or more, beyond the recent peak, scores at least 0.9 whatever the
+      time span seen and whatever the refractory period (a jump of hundreds of robust
+      standard deviations from a well-learnt baseline always alerts).
+
     After any alert (score 0.5 or more), further likelihood and deviation alerts are lowered
-    to 0.3 for ``refractory`` points: one alert per episode (spatial novelty still counts).
+    to 0.3 for ``refractory`` points: one alert per episode (spatial novelty and extreme
+    deviations still count).
     Memory is constant (about 5.6 KB pickled with the default profiles).
 
     Parameters
@@ -124,6 +130,8 @@ class RobustLikelihood(MetricDetector):
         Floor of the long-run standard deviation of the averaged raw score.
     novel_z, peak_half_life
         Deviation novelty: least deviation, and half-life (points) of the recent peaks.
+    extreme_z
+        Least deviation (mean absolute errors) that always alerts; ``inf`` disables.
     spatial_tolerance
         Share of the seen range a value must exceed it by to count as novel; 0 disables.
     spatial_noise
@@ -170,6 +178,7 @@ class RobustLikelihood(MetricDetector):
         "_t0",
         "_z_peak",
         "error_alpha",
+        "extreme_z",
         "gate_power",
         "level_alpha",
         "long_alpha",
@@ -206,6 +215,7 @@ class RobustLikelihood(MetricDetector):
         range_points: int = 2000,
         spatial_noise: float = 1.0,
         gate_power: float = 10.0,
+        extreme_z: float = 500.0,
     ) -> None:
         self.level_alpha = level_alpha
         self.error_alpha = error_alpha
@@ -223,6 +233,7 @@ class RobustLikelihood(MetricDetector):
         self.range_points = range_points
         self.spatial_noise = spatial_noise
         self.gate_power = gate_power
+        self.extreme_z = extreme_z
         self._t0 = 0.0
         self._n = 0
         self._level = 0.0
@@ -286,13 +297,19 @@ class RobustLikelihood(MetricDetector):
         beyond = max(x - self._hi, self._lo - x)
         return 0.9 + 0.1 * math.tanh(beyond / span) if beyond > margin else 0.0
 
+    def _extreme(self, z: float) -> float:
+        """Score of an extreme deviation (0 below ``extreme_z`` or the recent peak)."""
+        if z < self.extreme_z or z <= self._z_peak or self._n * self.error_alpha < 1.0:
+            return 0.0
+        return 0.9 + 0.1 * (1.0 - self.extreme_z / z)
+
     def score_one(self, x: float, t: float) -> float:
         if self._n < self.short_window * 2:
             return 0.0
-        _, score = self._evaluate(x, t)
+        z, score = self._evaluate(x, t)
         if self._quiet > 0 and score >= 0.5:
             score = 0.3
-        return max(score, self._spatial(x, t))
+        return max(score, self._spatial(x, t), self._extreme(z))
 
     def learn_one(self, x: float, t: float) -> None:
         n = self._n
@@ -349,5 +366,6 @@ class RobustLikelihood(MetricDetector):
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self._cache = None
+        self.extreme_z = 500.0  # states saved before the setting existed
         for k, v in state.items():
             setattr(self, k, v)
