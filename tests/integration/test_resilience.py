@@ -119,7 +119,9 @@ def start_group(
 
 
 def run_scenario(kafka: BrokerHandle, tmp_path: Path, n: int) -> Results:
-    workers = start_group(kafka, tmp_path / f"n{n}", n, f"scale{n}")
+    home = tmp_path / f"n{n}"
+    home.mkdir()
+    workers = start_group(kafka, home, n, f"scale{n}")
     try:
         paused, resume = threading.Event(), threading.Event()
         resume.set()
