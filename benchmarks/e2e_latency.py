@@ -88,6 +88,7 @@ class LatencyRecord:
     anomalies: int = 0
     incidents: int = 0
     accepted: int = 0
+    planned: int = 0
 
 
 class _Sender:
@@ -230,7 +231,8 @@ def _measure(
     classify_points: int,
     send_s: float,
 ) -> LatencyRecord:
-    out = LatencyRecord(sent=sender.sent, send_s=send_s)
+    plan = sender.plan
+    out = LatencyRecord(sent=sender.sent, send_s=send_s, planned=int(plan.rate * plan.duration_s))
     out.spikes_sent = len(sender.spike_ts)
     out.faults_sent = len(sender.fault_start)
     by_name = {sender.names[s]: s for s in sender.spike_ts}
