@@ -27,6 +27,7 @@ from streams.deadletter import DeadLetter, Origin
 from streams.kafka_clients import ssl_context
 from streams.observability import CONSUMER_LAG, REGISTRY, SLACK_DELIVERIES
 from streams.stages import Pipeline
+from streams.topics import correlation_topic
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class FaustPublisher:
         self.incidents_topic = raw_topic(app, t.incidents)
         self.actions_topic = raw_topic(app, t.actions)
         self.control_topic = raw_topic(app, t.control)
+        self.correlate_topic = raw_topic(app, correlation_topic(settings))
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         fut = await self.deadletter_topic.send(
@@ -101,6 +103,7 @@ class FaustPublisher:
             "incidents": self.incidents_topic,
             "actions": self.actions_topic,
             "control": self.control_topic,
+            "correlate": self.correlate_topic,
         }[topic]
         fut = await target.send(key=key, value=value)
         await fut
@@ -229,10 +232,10 @@ def create_app(settings: Settings) -> faust.App:
                 received_at=msg.timestamp,
             )
 
-    @app.agent(raw_topic(app, t.anomalies), name="correlate")
+    @app.agent(raw_topic(app, correlation_topic(settings)), name="correlate")
     async def correlate_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await pipe.on_anomaly_record(event.value or b"", event.message.partition)
+            await pipe.on_correlate_record(event.value or b"", event.message.partition)
 
     @app.agent(raw_topic(app, t.control), name="control")
     async def control_agent(stream: faust.StreamT) -> None:

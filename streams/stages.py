@@ -35,7 +35,7 @@ from rca.exceptions import StateError as EngineStateError
 from rca.remediation import load_remediation_rules
 from rca.silences import load_silences
 from rca.topology import load_topology
-from streams.clock import EventClock, Watermark
+from streams.clock import Watermark
 from streams.config import Settings
 from streams.control import apply_command
 from streams.deadletter import DeadLetter, Origin
@@ -56,13 +56,9 @@ from streams.observability import (
 log = logging.getLogger(__name__)
 
 ENGINE_KEY = "engine"
-IN_FLIGHT_GRACE_S = 10.0
+SOURCE_IDLE_S = 30.0  # a source not reported for this long no longer holds time back
 ENGINE_FEED_MAX = 500_000
 QUIET_LOG_STREAM_S = 5.0
-
-
-def _record_id(anomaly: Anomaly) -> str:
-    return f"{anomaly.anomaly_id}/{anomaly.details.get('phase', '')}/{anomaly.score:.6f}"
 
 
 class Publisher(Protocol):
@@ -140,8 +136,9 @@ class Pipeline:
         )
         self.cumulative = CumulativeState()
         self.clock = Watermark()  # over every input partition
-        self.anomaly_clock = EventClock()  # time for a worker that only correlates
-        self._in_flight: dict[str, float] = {}  # anomaly id -> wall time published
+        # Progress of every input partition, as reported on the correlation stream by the
+        # worker that owns it: source -> (event time, wall time of the report).
+        self._progress: dict[str, tuple[float, float]] = {}
         # Raw samples for the engine's baselines, fed in step with the anomalies it sees
         # (the engine must not see a series' future before the anomaly that starts it).
         # One queue per input partition: partitions run at different speeds, and each
@@ -300,12 +297,11 @@ class Pipeline:
     async def _publish_anomalies(self, anomalies: Iterable[Anomaly]) -> None:
         for anomaly in anomalies:
             ANOMALIES.labels(str(anomaly.kind), anomaly.detector).inc()
-            self._in_flight[_record_id(anomaly)] = time.monotonic()
             if anomaly.kind is SignalKind.METRIC:
                 self.window.mark(anomaly)
-            await self.publisher.publish(
-                "anomalies", anomaly.service.encode(), orjson.dumps(anomaly.to_dict())
-            )
+            record = orjson.dumps(anomaly.to_dict())
+            await self.publisher.publish("anomalies", anomaly.service.encode(), record)
+            await self.publisher.publish("correlate", anomaly.service.encode(), record)
 
     # -- correlation ---------------------------------------------------------------------
 
@@ -326,23 +322,45 @@ class Pipeline:
                 log.error("incident engine starts afresh: unreadable checkpoint (%s)", exc)
         self._engine_partition = partition
 
-    async def on_anomaly_record(self, payload: bytes, partition: int) -> None:
-        """One record of the anomalies topic: fold it into incidents."""
+    async def on_correlate_record(self, payload: bytes, partition: int) -> None:
+        """One record of the correlation stream: an anomaly, or a worker's progress report.
+
+        Every worker writes its anomalies and then, each tick, how far it has read each of
+        its input partitions, into the same stream. Read in order, a progress report
+        promises that the reporter's anomalies up to that time are already in: the engine
+        time is the slowest partition's progress, whichever worker owns it.
+        """
         self._resume_engine(partition)
         try:
-            anomaly = Anomaly.from_dict(orjson.loads(payload))
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
-            log.warning("skipping an unreadable anomaly record: %s", exc)
+            data = orjson.loads(payload)
+            if data.get("type") == "progress":
+                wall = time.monotonic()
+                for source, at in data["sources"].items():
+                    self._progress[str(source)] = (float(at), wall)
+                now = self.engine_time()
+                if now is not None:
+                    await self._advance_engine(now, partition)
+                return
+            anomaly = Anomaly.from_dict(data)
+        except (orjson.JSONDecodeError, AttributeError, KeyError, ValueError, TypeError) as exc:
+            log.warning("skipping an unreadable correlation record: %s", exc)
             return
-        self._in_flight.pop(_record_id(anomaly), None)
-        self.anomaly_clock.observe(anomaly.timestamp)
         self._feed_engine(up_to=anomaly.timestamp)
         await self._publish_outcome(self.engine.on_anomaly(anomaly), partition)
+
+    def engine_time(self) -> float | None:
+        """Event time up to which every input partition's anomalies have arrived."""
+        wall = time.monotonic()
+        reports = list(self._progress.values())
+        if not reports:
+            return None
+        active = [at for at, seen in reports if wall - seen < SOURCE_IDLE_S]
+        return min(active) if active else max(at for at, _ in reports)
 
     async def on_control_record(self, payload: bytes, partition: int) -> None:
         """One command of the control topic (silence, acknowledge, approve, reject)."""
         self._resume_engine(partition)
-        outcome = apply_command(self.engine, payload, now=self.now())
+        outcome = apply_command(self.engine, payload, now=self.engine_time())
         await self._publish_outcome(outcome, partition)
 
     async def _publish_outcome(self, outcome: Outcome, partition: int | None) -> None:
@@ -370,18 +388,16 @@ class Pipeline:
     # -- time ------------------------------------------------------------------------------
 
     def now(self) -> float | None:
-        """Event time of this worker: the input watermark, else the anomalies' time."""
-        now = self.clock.now()
-        return now if now is not None else self.anomaly_clock.now()
+        """Event time of this worker's inputs (the slowest active partition)."""
+        return self.clock.now()
 
     async def tick(self) -> None:
-        """Time-driven work: log buckets, incident resolution, idle series, checkpoints."""
+        """Time-driven work: log buckets, progress report, idle series, checkpoints."""
         now = self.now()
         if now is None:
             return
         await self._publish_anomalies(self._tick_quiet_log_streams())
-        if self._engine_partition is not None and not self._anomalies_in_flight():
-            await self._advance_engine(now, self._engine_partition)
+        await self._report_progress()
         for key in self.metrics.evict_idle(now):
             partition = self._series_partition.pop(key, None)
             if partition is not None:
@@ -424,14 +440,17 @@ class Pipeline:
             while feed and feed[0].timestamp <= up_to:
                 self.engine.on_metric(feed.popleft())
 
-    def _anomalies_in_flight(self) -> bool:
-        """True while anomalies this worker published have not reached its correlation
-        agent yet: the engine must not resolve incidents that they may extend. Records
-        that another worker correlates stop counting after a grace period."""
-        grace = time.monotonic() - IN_FLIGHT_GRACE_S
-        for key in [k for k, at in self._in_flight.items() if at < grace]:
-            del self._in_flight[key]
-        return bool(self._in_flight)
+    async def _report_progress(self) -> None:
+        """Tell the correlation stream how far this worker has read its input partitions
+        (after the anomalies it published, so the order says they are all in)."""
+        sources = {
+            source: at
+            for source, clock in self.clock.clocks.items()
+            if clock.idle_for() < SOURCE_IDLE_S and (at := clock.now()) is not None
+        }
+        if sources:
+            record = orjson.dumps({"type": "progress", "sources": sources})
+            await self.publisher.publish("correlate", b"progress", record)
 
     def _maybe_checkpoint(self, force: bool = False) -> None:
         interval = self.settings.detection.checkpoint_interval_s

@@ -11,10 +11,16 @@ from streams.config import Settings
 from streams.kafka_clients import client_options
 
 
+def correlation_topic(settings: Settings) -> str:
+    """The internal stream that carries every worker's anomalies and progress reports to
+    the worker that correlates (one partition per correlation domain)."""
+    return f"{settings.worker.app_id}-correlate"
+
+
 async def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
     """Create the configured topics that do not exist yet; return the ones created."""
     topics = settings.topics
-    wanted = names if names is not None else topics.all_names()
+    wanted = names if names is not None else [*topics.all_names(), correlation_topic(settings)]
     admin = AIOKafkaAdminClient(**client_options(settings.kafka))
     await admin.start()
     try:
@@ -31,7 +37,7 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> l
                 name=name,
                 num_partitions=(
                     topics.correlation_partitions
-                    if name in (topics.anomalies, topics.control)
+                    if name in (topics.anomalies, topics.control, correlation_topic(settings))
                     else topics.partitions
                 ),
                 replication_factor=topics.replication_factor,

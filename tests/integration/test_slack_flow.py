@@ -140,7 +140,12 @@ def test_slack_message_per_incident_buttons_and_restart(
             ), [(c.method, c.params.get("text")) for c in slack.calls][-3:]
             assert len(slack.top_level_messages()) == posted
             assert slack.successful("chat.update"), "the message is updated in place"
-            replies = [m.params.get("text", "") for m in slack.thread(message.ts)]
-            assert any("acknowledged by slack:bob" in r for r in replies), replies
+
+            def replies() -> list[str]:
+                return [m.params.get("text", "") for m in slack.thread(message.ts)]
+
+            assert wait_until(
+                lambda: any("acknowledged by slack:bob" in r for r in replies()), timeout=30
+            ), replies()
         finally:
             worker.stop()
