@@ -61,7 +61,7 @@ bench-rca: install
 	$(BIN)/python -m benchmarks.rca --data $(DATA)/rca/sock-shop
 
 bench-predict: install
-	$(BIN)/python -m benchmarks.predict --data $(DATA)/nab/data
+	$(BIN)/python -m benchmarks.predict --data $(DATA)/nab --split report --seed 2
 
 bench-detectors: install
 	$(BIN)/python -m benchmarks.detectors

@@ -56,7 +56,7 @@ async def deliver_until_done(notifier: SlackNotifier, snapshots: list[Incident])
 
 def _broker_url(settings: Settings) -> str:
     hosts = ";".join(h.strip() for h in settings.kafka.bootstrap.split(","))
-    return f"kafka://{hosts}"
+    return f"aiops://{hosts}"  # streams.transport: Faust's driver with a short fetch wait
 
 
 def _credentials(settings: Settings) -> Any:
@@ -301,4 +301,5 @@ def create_app(settings: Settings) -> faust.App:
             return self.json({"status": "ok", "app": worker.app_id, **pipe.health()})
 
     app.aiops_pipeline = pipe  # type: ignore[attr-defined]
+    app.aiops_fetch_max_wait_ms = worker.fetch_max_wait_ms  # type: ignore[attr-defined]
     return app

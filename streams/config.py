@@ -100,6 +100,7 @@ class WorkerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     commit_interval_s: float = Field(default=1.0, gt=0)
     session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
 
 
 class LocalKafkaSettings(_Section):
