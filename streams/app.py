@@ -112,6 +112,9 @@ class FaustPublisher:
 class TableCheckpoints:
     """Detector and engine state in changelog-backed Faust tables, one per store.
 
+    The engine's state is read on every restart of the engine (not popped), the detectors'
+    once per series.
+
     Writes name their partition explicitly (the partition the series' input came from), so
     they are valid from timers too, and a worker that takes over a partition recovers
     exactly the state of the series it now owns.
@@ -121,18 +124,19 @@ class TableCheckpoints:
         self.tables = tables
 
     def get(self, store: str, key: str) -> bytes | None:
-        value = self.tables[store].data.get(key)
+        # A recovered checkpoint is read once, when its series comes back to life, and is
+        # then the live detector's business: drop the local copy to save memory.
+        value = self.tables[store].data.pop(key, None)
         return value if isinstance(value, bytes) else None
 
     def put(self, store: str, key: str, value: bytes, partition: int) -> None:
-        table = self.tables[store]
-        table.data[key] = value
-        table.send_changelog(partition, key, value)
+        # Only the changelog keeps it: a restarted worker, or one that takes the partition
+        # over, recovers it from there.
+        self.tables[store].send_changelog(partition, key, value)
 
     def delete(self, store: str, key: str, partition: int) -> None:
-        table = self.tables[store]
-        table.data.pop(key, None)
-        table.send_changelog(partition, key, None)
+        self.tables[store].data.pop(key, None)
+        self.tables[store].send_changelog(partition, key, None)
 
 
 class KeyPartitionedTable(MutableMapping[str, bytes]):
@@ -272,6 +276,11 @@ def create_app(settings: Settings) -> faust.App:
                 return self.json({"error": result.reason}, status=result.status)
             await pipe.publisher.publish("control", b"slack", slack_command(result.command))
             return self.bytes(b"", status=200)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", set())
+        pipe.on_partitions_revoked((tp.topic, tp.partition) for tp in revoked)
 
     @app.timer(settings.incidents.tick_interval_s)
     async def tick() -> None:

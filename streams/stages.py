@@ -52,6 +52,7 @@ from streams.observability import (
     SERIES_RESTORED,
     SERIES_TRACKED,
 )
+from streams.topics import correlation_topic
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class Pipeline:
         # Progress of every input partition, as reported on the correlation stream by the
         # worker that owns it: source -> (event time, wall time of the report).
         self._progress: dict[str, tuple[float, float]] = {}
+        self.correlation_topic = correlation_topic(settings)
         # Raw samples for the engine's baselines, fed in step with the anomalies it sees
         # (the engine must not see a series' future before the anomaly that starts it).
         # One queue per input partition: partitions run at different speeds, and each
@@ -304,6 +306,14 @@ class Pipeline:
             await self.publisher.publish("correlate", anomaly.service.encode(), record)
 
     # -- correlation ---------------------------------------------------------------------
+
+    def on_partitions_revoked(self, revoked: Iterable[tuple[str, int]]) -> None:
+        """Forget the engine when its partition moves to another worker: if it comes back,
+        the engine is restored from the changelog, which is then newer than ours."""
+        if self._engine_partition is not None and (
+            (self.correlation_topic, self._engine_partition) in set(revoked)
+        ):
+            self._engine_partition = None
 
     def _resume_engine(self, partition: int) -> None:
         if self._engine_partition == partition:
