@@ -5,6 +5,7 @@ COPY streams streams
 COPY detectors detectors
 COPY rca rca
 COPY ingest ingest
+COPY notify notify
 COPY benchmarks benchmarks
 RUN pip install --no-cache-dir .
 ENV AIOPS_WORKER__WEB_HOST=0.0.0.0 \
