@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import orjson
-
 from ingest.exceptions import DecodeError
 
 HEADER_PREFIX = "aiops.dlq."
@@ -76,11 +74,3 @@ def parse_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
         if name.startswith(HEADER_PREFIX):
             out[name[len(HEADER_PREFIX) :]] = value.decode(errors="replace")
     return out
-
-
-def describe(headers: list[tuple[str, bytes]] | None, value: bytes) -> bytes:
-    """A JSON summary of a dead-letter record, for ``aiops tail deadletter``."""
-    info: dict[str, object] = dict(parse_headers(headers))
-    info["original"] = value[:512].decode(errors="replace")
-    info["original_bytes"] = len(value)
-    return orjson.dumps(info)

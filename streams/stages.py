@@ -80,22 +80,6 @@ class CheckpointStore(Protocol):
     def delete(self, store: str, key: str, partition: int) -> None: ...
 
 
-class MemoryCheckpoints:
-    """A :class:`CheckpointStore` in memory, for tests and benchmarks."""
-
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, str], bytes] = {}
-
-    def get(self, store: str, key: str) -> bytes | None:
-        return self.data.get((store, key))
-
-    def put(self, store: str, key: str, value: bytes, partition: int) -> None:
-        self.data[(store, key)] = value
-
-    def delete(self, store: str, key: str, partition: int) -> None:
-        self.data.pop((store, key), None)
-
-
 class Pipeline:
     """Decoding, detection and correlation for one worker.
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.config import LocalKafkaSettings
@@ -215,7 +214,3 @@ def wait_until(predicate: Any, timeout: float = 120, interval: float = 0.5) -> b
             return True
         time.sleep(interval)
     return bool(predicate())
-
-
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)
