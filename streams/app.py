@@ -23,11 +23,12 @@ from notify.slack.state import MappingStateStore
 from rca.model import Incident
 from streams.config import Settings
 from streams.control import slack_command
-from streams.deadletter import DeadLetter, Origin
+from streams.deadletter import DeadLetter
 from streams.kafka_clients import ssl_context
 from streams.observability import CONSUMER_LAG, REGISTRY, SLACK_DELIVERIES
 from streams.stages import Pipeline
 from streams.topics import correlation_topic
+from streams.transport import batch_records
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,16 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 
 
 class FaustPublisher:
-    """Publishes to the output topics through the app's producer."""
+    """Publishes to the output topics through the app's producer.
+
+    Sends are handed to the producer at once and awaited together in :meth:`flush`, which
+    the pipeline calls before its input is acknowledged: one broker round trip per batch,
+    not per record.
+    """
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         t = settings.topics
+        self._pending: list[Any] = []
         self.deadletter_topic = raw_topic(app, t.deadletter)
         self.anomalies_topic = raw_topic(app, t.anomalies)
         self.incidents_topic = raw_topic(app, t.incidents)
@@ -95,7 +102,7 @@ class FaustPublisher:
         fut = await self.deadletter_topic.send(
             key=letter.record_key(), value=letter.original, headers=letter.headers()
         )
-        await fut  # wait for the broker: the source offset is committed after this
+        self._pending.append(fut)
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> None:
         target = {
@@ -105,8 +112,12 @@ class FaustPublisher:
             "control": self.control_topic,
             "correlate": self.correlate_topic,
         }[topic]
-        fut = await target.send(key=key, value=value)
-        await fut
+        self._pending.append(await target.send(key=key, value=value))
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
 
 
 class TableCheckpoints:
@@ -217,24 +228,21 @@ def create_app(settings: Settings) -> faust.App:
         settings=settings, publisher=FaustPublisher(app, settings), checkpoints=checkpoints
     )
 
+    # The input topics arrive as record batches (streams.transport): one Faust event per
+    # fetched chunk of a partition, not per record.
+    app.aiops_batch_topics = frozenset({t.metrics, t.logs})  # type: ignore[attr-defined]
+
     @app.agent(raw_topic(app, t.metrics), name="metrics")
     async def metrics_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             msg = event.message
-            await pipe.on_metrics_message(
-                event.value, Origin(msg.topic, msg.partition, msg.offset), msg.key
-            )
+            await pipe.on_metrics_records(msg.topic, msg.partition, batch_records(msg))
 
     @app.agent(raw_topic(app, t.logs), name="logs")
     async def logs_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             msg = event.message
-            await pipe.on_logs_message(
-                event.value,
-                Origin(msg.topic, msg.partition, msg.offset),
-                msg.key,
-                received_at=msg.timestamp,
-            )
+            await pipe.on_logs_records(msg.topic, msg.partition, batch_records(msg))
 
     @app.agent(raw_topic(app, correlation_topic(settings)), name="correlate")
     async def correlate_agent(stream: faust.StreamT) -> None:
@@ -281,6 +289,11 @@ def create_app(settings: Settings) -> faust.App:
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", set())
         pipe.on_partitions_revoked((tp.topic, tp.partition) for tp in revoked)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # the consumer has stopped; the producer is flushed after this
+        pipe.flush_checkpoints()
 
     @app.timer(settings.incidents.tick_interval_s)
     async def tick() -> None:

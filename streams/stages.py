@@ -52,6 +52,7 @@ from streams.observability import (
     SERIES_RESTORED,
     SERIES_TRACKED,
 )
+from streams.records import InputRecord
 from streams.topics import correlation_topic
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,21 @@ ENGINE_KEY = "engine"
 SOURCE_IDLE_S = 30.0  # a source not reported for this long no longer holds time back
 ENGINE_FEED_MAX = 500_000
 QUIET_LOG_STREAM_S = 5.0
+CHECKPOINT_SLICE = 2_000  # series checkpoints written per batch or tick
 
 
 class Publisher(Protocol):
     """Where the pipeline's output goes (Kafka topics in the worker)."""
 
-    async def dead_letter(self, letter: DeadLetter) -> None: ...
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Hand a dead letter to the producer."""
 
-    async def publish(self, topic: str, key: bytes, value: bytes) -> None: ...
+    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+        """Hand a record for an output topic to the producer."""
+
+    async def flush(self) -> None:
+        """Wait until the broker has everything handed over so far (the input offsets are
+        committed after this)."""
 
 
 class CheckpointStore(Protocol):
@@ -135,6 +143,7 @@ class Pipeline:
         self._log_seen: dict[str, tuple[float, float]] = {}  # service -> (event time, wall)
         self._engine_partition: int | None = None
         self._last_checkpoint = time.monotonic()
+        self._checkpoint_queue: list[str] = []  # series whose checkpoint is due
         self._rejected_seen = 0
         self.accepted: dict[str, int] = {}
         self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input
@@ -164,59 +173,63 @@ class Pipeline:
             EVENTS_ACCEPTED.labels(origin.topic).inc(len(decoded.events))
             self.accepted[origin.topic] = self.accepted.get(origin.topic, 0) + len(decoded.events)
 
-    async def on_metrics_message(
-        self, payload: bytes | None, origin: Origin, key: bytes | None
+    async def on_metrics_records(
+        self, topic: str, partition: int, records: Sequence[InputRecord]
     ) -> None:
-        """Handle one message of the metrics topic."""
-        MESSAGES_CONSUMED.labels(origin.topic).inc()
-        with PROCESSING_SECONDS.labels(origin.topic).time():
-            await self._metrics_message(payload, origin, key)
-        self.positions[(origin.topic, origin.partition)] = origin.offset + 1
-
-    async def _metrics_message(
-        self, payload: bytes | None, origin: Origin, key: bytes | None
-    ) -> None:
-        try:
-            decoded = decode_metric_message(
-                payload or b"",
-                config=self.settings.ingest.metrics,
-                max_bytes=self.max_bytes,
-                state=self.cumulative,
-            )
-        except DecodeError as exc:
-            await self._dead_letter(DeadLetter.from_error(origin, exc, payload or b"", key=key))
+        """Handle consecutive records of one partition of the metrics topic."""
+        if not records:
             return
-        await self._accept(decoded, origin, key)
-        await self.on_metrics(decoded.events, origin.partition)
+        MESSAGES_CONSUMED.labels(topic).inc(len(records))
+        events: list[MetricEvent] = []
+        with PROCESSING_SECONDS.labels(topic).time():
+            for record in records:
+                origin = Origin(topic, partition, record.offset)
+                try:
+                    decoded = decode_metric_message(
+                        record.value or b"",
+                        config=self.settings.ingest.metrics,
+                        max_bytes=self.max_bytes,
+                        state=self.cumulative,
+                    )
+                except DecodeError as exc:
+                    await self._dead_letter(
+                        DeadLetter.from_error(origin, exc, record.value or b"", key=record.key)
+                    )
+                    continue
+                await self._accept(decoded, origin, record.key)
+                events.extend(decoded.events)
+            await self.on_metrics(events, partition)
+            await self.publisher.flush()
+        self.positions[(topic, partition)] = records[-1].offset + 1
 
-    async def on_logs_message(
-        self,
-        payload: bytes | None,
-        origin: Origin,
-        key: bytes | None,
-        received_at: float | None = None,
+    async def on_logs_records(
+        self, topic: str, partition: int, records: Sequence[InputRecord]
     ) -> None:
-        """Handle one message of the logs topic."""
-        MESSAGES_CONSUMED.labels(origin.topic).inc()
-        with PROCESSING_SECONDS.labels(origin.topic).time():
-            await self._logs_message(payload, origin, key, received_at)
-        self.positions[(origin.topic, origin.partition)] = origin.offset + 1
-
-    async def _logs_message(
-        self, payload: bytes | None, origin: Origin, key: bytes | None, received_at: float | None
-    ) -> None:
-        try:
-            decoded = decode_log_message(
-                payload or b"",
-                config=self.settings.ingest.logs,
-                max_bytes=self.max_bytes,
-                received_at=received_at,
-            )
-        except DecodeError as exc:
-            await self._dead_letter(DeadLetter.from_error(origin, exc, payload or b"", key=key))
+        """Handle consecutive records of one partition of the logs topic."""
+        if not records:
             return
-        await self._accept(decoded, origin, key)
-        await self.on_logs(decoded.events, origin.partition)
+        MESSAGES_CONSUMED.labels(topic).inc(len(records))
+        events: list[LogEvent] = []
+        with PROCESSING_SECONDS.labels(topic).time():
+            for record in records:
+                origin = Origin(topic, partition, record.offset)
+                try:
+                    decoded = decode_log_message(
+                        record.value or b"",
+                        config=self.settings.ingest.logs,
+                        max_bytes=self.max_bytes,
+                        received_at=record.timestamp,
+                    )
+                except DecodeError as exc:
+                    await self._dead_letter(
+                        DeadLetter.from_error(origin, exc, record.value or b"", key=record.key)
+                    )
+                    continue
+                await self._accept(decoded, origin, record.key)
+                events.extend(decoded.events)
+            await self.on_logs(events, partition)
+            await self.publisher.flush()
+        self.positions[(topic, partition)] = records[-1].offset + 1
 
     # -- detection -----------------------------------------------------------------------
 
@@ -334,6 +347,7 @@ class Pipeline:
                 now = self.engine_time()
                 if now is not None:
                     await self._advance_engine(now, partition)
+                    await self.publisher.flush()
                 return
             anomaly = Anomaly.from_dict(data)
         except (orjson.JSONDecodeError, AttributeError, KeyError, ValueError, TypeError) as exc:
@@ -341,6 +355,7 @@ class Pipeline:
             return
         self._feed_engine(up_to=anomaly.timestamp)
         await self._publish_outcome(self.engine.on_anomaly(anomaly), partition)
+        await self.publisher.flush()
 
     def engine_time(self) -> float | None:
         """Event time up to which every input partition's anomalies have arrived."""
@@ -356,6 +371,7 @@ class Pipeline:
         self._resume_engine(partition)
         outcome = apply_command(self.engine, payload, now=self.engine_time())
         await self._publish_outcome(outcome, partition)
+        await self.publisher.flush()
 
     async def _publish_outcome(self, outcome: Outcome, partition: int | None) -> None:
         for incident in outcome.incidents:
@@ -402,6 +418,7 @@ class Pipeline:
             SERIES_REJECTED.inc(stats.rejected_by_cap - self._rejected_seen)
             self._rejected_seen = stats.rejected_by_cap
         self._maybe_checkpoint()
+        await self.publisher.flush()
 
     async def _advance_engine(self, now: float, partition: int) -> None:
         """Bring the engine to ``now`` in event-time steps, feeding the raw samples of each
@@ -448,17 +465,38 @@ class Pipeline:
 
     def _maybe_checkpoint(self, force: bool = False) -> None:
         interval = self.settings.detection.checkpoint_interval_s
-        if not force and time.monotonic() - self._last_checkpoint < interval:
-            return
-        self.checkpoint()
+        if force or time.monotonic() - self._last_checkpoint >= interval:
+            self.checkpoint()
+        elif self._checkpoint_queue:
+            self._write_series_checkpoints(CHECKPOINT_SLICE)
 
     def checkpoint(self) -> None:
-        """Save the state of every series and log stream changed since the last one."""
+        """Save the state of every series and log stream changed since the last one.
+
+        Metric series are written in slices of :data:`CHECKPOINT_SLICE`, one slice per
+        batch or tick, so that a worker with many series does not stop for seconds to
+        write them all at once.
+        """
         self._last_checkpoint = time.monotonic()
-        for key, state in self.metrics.dirty_states():
-            self.checkpoints.put("metrics", key, state, self._series_partition.get(key, 0))
+        self._checkpoint_queue.extend(self.metrics.take_dirty())
+        self._write_series_checkpoints(CHECKPOINT_SLICE)
         for service, state in self.logs.dirty_states():
             self.checkpoints.put("logs", service, state, self._service_partition.get(service, 0))
         for key, state in self.forecasts.dirty_states():
             series = key.split("|", 2)[-1]
             self.checkpoints.put("forecast", key, state, self._series_partition.get(series, 0))
+
+    def _write_series_checkpoints(self, limit: int | None = None) -> None:
+        queue = self._checkpoint_queue
+        take = len(queue) if limit is None else min(limit, len(queue))
+        for key in queue[len(queue) - take :]:
+            state = self.metrics.state_of(key)
+            partition = self._series_partition.get(key)
+            if state is not None and partition is not None:
+                self.checkpoints.put("metrics", key, state, partition)
+        del queue[len(queue) - take :]
+
+    def flush_checkpoints(self) -> None:
+        """Write every pending checkpoint now (on a clean stop)."""
+        self.checkpoint()
+        self._write_series_checkpoints()

@@ -1,18 +1,89 @@
-"""The Kafka transport of the worker: Faust's aiokafka driver with a short fetch wait.
+"""The Kafka transport of the worker: Faust's aiokafka driver, with two changes.
 
-Faust's driver hard-codes ``fetch_max_wait_ms=1500`` for the worker's consumer: a partition
-with little traffic is then read in 1.5 s steps, which is most of the latency from a sample
-to its anomaly. This transport (URL scheme ``aiops://``, registered as a Faust transport
-entry point) only changes that wait, to ``worker.fetch_max_wait_ms``.
+- **A short fetch wait.** Faust's driver hard-codes ``fetch_max_wait_ms=1500`` for the
+  worker's consumer: a partition with little traffic is then read in 1.5 s steps, which is
+  most of the latency from a sample to its anomaly. Here it is ``worker.fetch_max_wait_ms``.
+- **Record batches for the input topics.** Faust hands every record to its streams one by
+  one, at a cost of about 200 µs of CPU per record (a task per delivery, stream and ack
+  bookkeeping): ten times the work of detecting on one sample. For the topics named in
+  ``app.aiops_batch_topics`` (the telemetry inputs), the records of one fetch and one
+  partition travel as one :class:`BatchMessage` instead, in chunks of at most
+  :data:`BATCH_MAX_RECORDS` records or :data:`BATCH_MAX_BYTES` bytes. The agent unpacks
+  the records; acknowledging the batch acknowledges every offset it covers, so offsets
+  are committed exactly as if each record had been acknowledged.
+
+The URL scheme is ``aiops://``, registered as a Faust transport entry point.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, ConsumerMessage, Message
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+from streams.records import InputRecord
 
 DEFAULT_FETCH_MAX_WAIT_MS = 100
+BATCH_MAX_RECORDS = 500
+BATCH_MAX_BYTES = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class _RecordChunk:
+    """Consecutive records of one partition, as fetched, before becoming a message."""
+
+    tp: TP
+    records: Sequence[Any]
+
+
+class BatchMessage(ConsumerMessage):
+    """Consecutive records of one partition delivered as one message.
+
+    ``offset`` is the last record's offset; ``first_offset`` the first offset the batch
+    accounts for (earlier than its first record when the fetch skipped offsets that hold
+    no record for us, such as transaction markers).
+    """
+
+    __slots__ = ("first_offset", "records")
+
+    def __init__(self, *args: Any, first_offset: int, records: list[InputRecord], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.first_offset = first_offset
+        self.records = records
+
+
+def batch_records(message: Message) -> list[InputRecord]:
+    """The records a message carries: its batch, or itself."""
+    if isinstance(message, BatchMessage):
+        return message.records
+    return [InputRecord(message.offset, message.key, message.value, message.timestamp)]
+
+
+def chunk_records(records: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """Split a partition's fetched records into bounded chunks, in order.
+
+    >>> class R:
+    ...     def __init__(self, n):
+    ...         self.value = b"x" * n
+    >>> [len(c) for c in chunk_records([R(10)] * 1200)]
+    [500, 500, 200]
+    >>> [len(c) for c in chunk_records([R(600_000)] * 3)]
+    [1, 1, 1]
+    """
+    start = 0
+    size = 0
+    for i, record in enumerate(records):
+        size += len(record.value or b"")
+        if i + 1 - start >= BATCH_MAX_RECORDS or size >= BATCH_MAX_BYTES:
+            yield records[start : i + 1]
+            start, size = i + 1, 0
+    if start < len(records):
+        yield records[start:]
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -26,10 +97,87 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with :class:`ConsumerThread`."""
+    """Faust's aiokafka consumer with :class:`ConsumerThread` and record batches."""
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        records, active = await super()._wait_next_records(timeout)
+        batched: frozenset[str] = getattr(self.app, "aiops_batch_topics", frozenset())
+        if records and batched:
+            records = {
+                tp: (
+                    [_RecordChunk(tp, chunk) for chunk in chunk_records(recs)]
+                    if tp.topic in batched and recs
+                    else recs
+                )
+                for tp, recs in records.items()
+            }
+        return records, active
+
+    def _to_message(self, tp: TP, record: Any) -> ConsumerMessage:
+        if not isinstance(record, _RecordChunk):
+            return super()._to_message(tp, record)
+        recs = record.records
+        first, last = recs[0], recs[-1]
+        read = self._read_offset[tp]
+        start = min(first.offset, read + 1) if read is not None else first.offset
+        # Faust's fetch loop registers a "gap" when an offset skips past the last one it
+        # read; the batch accounts for those offsets itself (see ``ack``).
+        self._read_offset[tp] = last.offset - 1
+        message = BatchMessage(
+            last.topic,
+            last.partition,
+            last.offset,
+            last.timestamp / 1000.0 if last.timestamp is not None else None,
+            last.timestamp_type,
+            [],
+            None,
+            b"",
+            None,
+            0,
+            sum(r.serialized_value_size for r in recs),
+            tp,
+            generation_id=self.app.consumer_generation_id,
+            first_offset=start,
+            records=[
+                InputRecord(
+                    r.offset,
+                    r.key,
+                    r.value,
+                    r.timestamp / 1000.0 if r.timestamp is not None else None,
+                )
+                for r in recs
+            ],
+        )
+        return message
+
+    def ack(self, message: Message) -> bool:
+        if not isinstance(message, BatchMessage):
+            return bool(super().ack(message))
+        with ack_lock:
+            if message.acked:
+                return False
+            message.acked = True
+            tp = message.tp
+            try:
+                if not self.app.topics.acks_enabled_for(message.topic):
+                    return False
+                committed = self._committed_offset[tp]
+                index = self._acked_index[tp]
+                acked = self._acked[tp]
+                added = 0
+                for offset in range(message.first_offset, message.offset + 1):
+                    if (committed is None or offset >= committed) and offset not in index:
+                        index.add(offset)
+                        acked.append(offset)
+                        added += 1
+                self._unacked_messages.discard(message)
+                self._n_acked += added
+                return added > 0
+            finally:
+                notify(self._waiting_for_ack)
 
 
 class Transport(faust_aiokafka.Transport):

@@ -245,6 +245,12 @@ class MetricMonitor:
         self._dirty.clear()
         return out
 
+    def take_dirty(self) -> set[str]:
+        """Keys of the series changed since the previous call (for checkpoints written in
+        slices: fetch each one's state with :meth:`state_of` when its turn comes)."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
     def state_of(self, series_key: str) -> bytes | None:
         """Current state of one series, or ``None`` if it is not kept."""
         series = self._series.get(series_key)

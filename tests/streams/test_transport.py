@@ -1,0 +1,91 @@
+"""Record batches of the worker's transport: offsets commit as if each record were acked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+import pytest
+from faust.types import TP
+
+from streams.records import InputRecord
+from streams.transport import BatchMessage, batch_records, chunk_records
+
+TOPIC = "telemetry.metrics"
+
+
+@pytest.fixture()
+def consumer() -> Any:
+    app = faust.App("t-transport", broker="aiops://127.0.0.1:1")
+    app.aiops_batch_topics = frozenset({TOPIC})  # type: ignore[attr-defined]
+    app.topics._acking_topics.add(TOPIC)  # as when an agent subscribes to the topic
+    return app.consumer
+
+
+def batch(first: int, offsets: list[int]) -> BatchMessage:
+    tp = TP(TOPIC, 0)
+    records = [InputRecord(o, None, b"{}", 1.0) for o in offsets]
+    return BatchMessage(
+        TOPIC, 0, offsets[-1], 1.0, 0, [], None, b"", None, 0, 0, tp,
+        first_offset=first, records=records,
+    )  # fmt: skip
+
+
+def test_acking_a_batch_commits_past_its_last_record(consumer: Any) -> None:
+    tp = TP(TOPIC, 0)
+    consumer._committed_offset[tp] = 100
+    assert consumer.ack(batch(100, list(range(100, 150))))
+    assert consumer._new_offset(tp) == 150
+
+
+def test_offsets_without_records_are_accounted_for(consumer: Any) -> None:
+    # e.g. a transaction marker at 120: the batch's records skip it, the commit does not stop
+    tp = TP(TOPIC, 0)
+    consumer._committed_offset[tp] = 100
+    offsets = [o for o in range(100, 150) if o != 120]
+    consumer.ack(batch(100, offsets))
+    assert consumer._new_offset(tp) == 150
+
+
+def test_unacked_batch_holds_the_commit_back(consumer: Any) -> None:
+    tp = TP(TOPIC, 0)
+    consumer._committed_offset[tp] = 100
+    consumer.ack(batch(150, list(range(150, 200))))  # the batch before it is still in flight
+    assert consumer._new_offset(tp) is None
+    consumer.ack(batch(100, list(range(100, 150))))
+    assert consumer._new_offset(tp) == 200
+
+
+def test_a_batch_is_acked_once(consumer: Any) -> None:
+    tp = TP(TOPIC, 0)
+    consumer._committed_offset[tp] = 0
+    message = batch(0, [0, 1, 2])
+    assert consumer.ack(message)
+    assert not consumer.ack(message)
+    assert consumer._acked[tp] == [0, 1, 2]
+
+
+def test_already_committed_offsets_are_not_acked_again(consumer: Any) -> None:
+    tp = TP(TOPIC, 0)
+    consumer._committed_offset[tp] = 10
+    consumer.ack(batch(5, list(range(5, 20))))
+    assert consumer._acked[tp] == list(range(10, 20))
+    assert consumer._new_offset(tp) == 20
+
+
+def test_batch_records_of_a_plain_message() -> None:
+    message = faust.types.Message(TOPIC, 3, 42, 5.0, 0, [], b"k", b"v", None)
+    assert batch_records(message) == [InputRecord(42, b"k", b"v", 5.0)]
+
+
+def test_chunks_keep_order_and_cover_every_record() -> None:
+    class R:
+        def __init__(self, i: int) -> None:
+            self.i = i
+            self.value = b"x" * (1 + i % 5000)
+
+    records = [R(i) for i in range(3000)]
+    chunks = list(chunk_records(records))
+    assert [r.i for c in chunks for r in c] == list(range(3000))
+    assert all(len(c) <= 500 for c in chunks)
+    assert all(sum(len(r.value) for r in c[:-1]) < 1_048_576 for c in chunks)
