@@ -11,8 +11,8 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -56,6 +56,8 @@ from streams.records import InputRecord
 from streams.topics import correlation_topic
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", MetricEvent, LogEvent)
 
 ENGINE_KEY = "engine"
 SOURCE_IDLE_S = 30.0  # a source not reported for this long no longer holds time back
@@ -164,14 +166,50 @@ class Pipeline:
         log.debug("dead letter %s: %s", letter.record_key(), letter.detail)
         await self.publisher.dead_letter(letter)
 
-    async def _accept(self, decoded: Decoded[Any], origin: Origin, key: bytes | None) -> None:
-        for err in decoded.errors:
-            await self._dead_letter(
-                DeadLetter.from_error(origin, err.error, err.raw, index=err.index, key=key)
-            )
-        if decoded.events:
-            EVENTS_ACCEPTED.labels(origin.topic).inc(len(decoded.events))
-            self.accepted[origin.topic] = self.accepted.get(origin.topic, 0) + len(decoded.events)
+    async def _decode_records(
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[InputRecord],
+        decode: Callable[[InputRecord], Decoded[E]],
+    ) -> list[E]:
+        """Decode records in order; dead-letter what is bad, count and return the rest."""
+        events: list[E] = []
+        for record in records:
+            origin = Origin(topic, partition, record.offset)
+            try:
+                decoded = decode(record)
+            except DecodeError as exc:
+                letter = DeadLetter.from_error(origin, exc, record.value or b"", key=record.key)
+                await self._dead_letter(letter)
+                continue
+            for err in decoded.errors:
+                await self._dead_letter(
+                    DeadLetter.from_error(
+                        origin, err.error, err.raw, index=err.index, key=record.key
+                    )
+                )
+            events.extend(decoded.events)
+        if events:
+            EVENTS_ACCEPTED.labels(topic).inc(len(events))
+            self.accepted[topic] = self.accepted.get(topic, 0) + len(events)
+        return events
+
+    def _decode_metrics(self, record: InputRecord) -> Decoded[MetricEvent]:
+        return decode_metric_message(
+            record.value or b"",
+            config=self.settings.ingest.metrics,
+            max_bytes=self.max_bytes,
+            state=self.cumulative,
+        )
+
+    def _decode_logs(self, record: InputRecord) -> Decoded[LogEvent]:
+        return decode_log_message(
+            record.value or b"",
+            config=self.settings.ingest.logs,
+            max_bytes=self.max_bytes,
+            received_at=record.timestamp,
+        )
 
     async def on_metrics_records(
         self, topic: str, partition: int, records: Sequence[InputRecord]
@@ -180,24 +218,8 @@ class Pipeline:
         if not records:
             return
         MESSAGES_CONSUMED.labels(topic).inc(len(records))
-        events: list[MetricEvent] = []
         with PROCESSING_SECONDS.labels(topic).time():
-            for record in records:
-                origin = Origin(topic, partition, record.offset)
-                try:
-                    decoded = decode_metric_message(
-                        record.value or b"",
-                        config=self.settings.ingest.metrics,
-                        max_bytes=self.max_bytes,
-                        state=self.cumulative,
-                    )
-                except DecodeError as exc:
-                    await self._dead_letter(
-                        DeadLetter.from_error(origin, exc, record.value or b"", key=record.key)
-                    )
-                    continue
-                await self._accept(decoded, origin, record.key)
-                events.extend(decoded.events)
+            events = await self._decode_records(topic, partition, records, self._decode_metrics)
             await self.on_metrics(events, partition)
             await self.publisher.flush()
         self.positions[(topic, partition)] = records[-1].offset + 1
@@ -209,24 +231,8 @@ class Pipeline:
         if not records:
             return
         MESSAGES_CONSUMED.labels(topic).inc(len(records))
-        events: list[LogEvent] = []
         with PROCESSING_SECONDS.labels(topic).time():
-            for record in records:
-                origin = Origin(topic, partition, record.offset)
-                try:
-                    decoded = decode_log_message(
-                        record.value or b"",
-                        config=self.settings.ingest.logs,
-                        max_bytes=self.max_bytes,
-                        received_at=record.timestamp,
-                    )
-                except DecodeError as exc:
-                    await self._dead_letter(
-                        DeadLetter.from_error(origin, exc, record.value or b"", key=record.key)
-                    )
-                    continue
-                await self._accept(decoded, origin, record.key)
-                events.extend(decoded.events)
+            events = await self._decode_records(topic, partition, records, self._decode_logs)
             await self.on_logs(events, partition)
             await self.publisher.flush()
         self.positions[(topic, partition)] = records[-1].offset + 1
