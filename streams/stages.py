@@ -7,6 +7,7 @@ so the Faust agents stay thin and the same code runs in benchmarks without Kafka
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -62,6 +63,7 @@ E = TypeVar("E", MetricEvent, LogEvent)
 ENGINE_KEY = "engine"
 SOURCE_IDLE_S = 30.0  # a source not reported for this long no longer holds time back
 ENGINE_FEED_MAX = 500_000
+ENGINE_FEED_SLICE = 5_000  # samples fed to the engine between two yields to the loop
 QUIET_LOG_STREAM_S = 5.0
 CHECKPOINT_SLICE = 2_000  # series checkpoints written per batch or tick
 
@@ -223,6 +225,7 @@ class Pipeline:
             await self.on_metrics(events, partition)
             await self.publisher.flush()
         self.positions[(topic, partition)] = records[-1].offset + 1
+        await asyncio.sleep(0)  # let timers and web requests in between batches
 
     async def on_logs_records(
         self, topic: str, partition: int, records: Sequence[InputRecord]
@@ -236,6 +239,7 @@ class Pipeline:
             await self.on_logs(events, partition)
             await self.publisher.flush()
         self.positions[(topic, partition)] = records[-1].offset + 1
+        await asyncio.sleep(0)  # let timers and web requests in between batches
 
     # -- detection -----------------------------------------------------------------------
 
@@ -359,7 +363,7 @@ class Pipeline:
         except (orjson.JSONDecodeError, AttributeError, KeyError, ValueError, TypeError) as exc:
             log.warning("skipping an unreadable correlation record: %s", exc)
             return
-        self._feed_engine(up_to=anomaly.timestamp)
+        await self._feed_engine(up_to=anomaly.timestamp)
         await self._publish_outcome(self.engine.on_anomaly(anomaly), partition)
         await self.publisher.flush()
 
@@ -433,10 +437,10 @@ class Pipeline:
         step = self.settings.incidents.step_s
         at = self.engine.now + step if math.isfinite(self.engine.now) else now
         while at < now:
-            self._feed_engine(up_to=at)
+            await self._feed_engine(up_to=at)
             await self._publish_outcome(self.engine.tick(at), partition)
             at += step
-        self._feed_engine(up_to=now)
+        await self._feed_engine(up_to=now)
         await self._publish_outcome(self.engine.tick(now), partition)
 
     def _tick_quiet_log_streams(self) -> list[Anomaly]:
@@ -452,10 +456,14 @@ class Pipeline:
                 found.extend(self.logs.tick(last + idle, services=[service]))
         return found
 
-    def _feed_engine(self, up_to: float) -> None:
+    async def _feed_engine(self, up_to: float) -> None:
+        fed = 0
         for feed in self._engine_feed.values():
             while feed and feed[0].timestamp <= up_to:
                 self.engine.on_metric(feed.popleft())
+                fed += 1
+                if fed % ENGINE_FEED_SLICE == 0:
+                    await asyncio.sleep(0)  # a long backlog must not hold the loop
 
     async def _report_progress(self) -> None:
         """Tell the correlation stream how far this worker has read its input partitions

@@ -32,5 +32,9 @@ def run_worker(settings: Settings) -> int:
     gc.freeze()  # start-up objects (modules, settings, the app) are never collected
     gc.set_threshold(*GC_THRESHOLDS)
     worker = faust.Worker(app, loglevel=level, quiet=True)
+    # Faust's terminal spinner sets the root logger to DEBUG (to spin on every record) when
+    # the level is WARNING or above: every debug line of the Kafka clients would then be
+    # formatted, several per message.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
