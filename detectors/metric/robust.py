@@ -97,6 +97,10 @@ _PROFILE_V1_SLOTS = ("alpha", "bins", "counts", "err", "level", "period", "t0", 
 """Layout of a profile in states of version 1 (migrated on load)."""
 
 
+_TRANSIENT = frozenset({"_best_at", "_cache"})
+"""Slots of :class:`RobustLikelihood` that memoise within one point, not persisted."""
+
+
 @register_detector("robust_likelihood")
 class RobustLikelihood(MetricDetector):
     """Robust prediction error turned into an anomaly likelihood, with novelty checks.
@@ -179,6 +183,7 @@ class RobustLikelihood(MetricDetector):
         "_avg_mean",
         "_avg_peak",
         "_avg_var",
+        "_best_at",
         "_cache",
         "_err_level",
         "_hi",
@@ -267,14 +272,20 @@ class RobustLikelihood(MetricDetector):
         self._peak_decay = 0.5 ** (1.0 / peak_half_life)
         self._quiet = 0
         self._cache: tuple[float, float, float, float] | None = None
+        self._best_at: tuple[float, float, float] | None = None
 
     def _best(self, t: float) -> tuple[float, float]:
         """Prediction and mean absolute error of the trusted model at time ``t``."""
+        # asked twice per point (score, then expectation) before the point is learnt
+        cached = self._best_at
+        if cached is not None and cached[0] == t:
+            return cached[1], cached[2]
         pred, err = self._level, self._err_level
         for profile in self._profiles:
             b = profile.bucket(t)
             if profile.err < err and profile.ready(b):
                 pred, err = profile.predict(b), profile.err
+        self._best_at = (t, pred, err)
         return pred, err
 
     def _deviation(self, x: float, t: float) -> float:
@@ -337,7 +348,7 @@ class RobustLikelihood(MetricDetector):
             z, score = self._evaluate(x, t)
         else:
             z, score = 0.0, 0.0
-        self._cache = None
+        self._cache = self._best_at = None
         if n >= self.short_window * 2:
             if score >= 0.5 or self._spatial(x, t) > 0.0:
                 self._quiet = self.refractory
@@ -378,10 +389,10 @@ class RobustLikelihood(MetricDetector):
         return Expectation(pred, err * 1.2533)
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__slots__ if k != "_cache"}
+        return {k: getattr(self, k) for k in self.__slots__ if k not in _TRANSIENT}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self._cache = None
+        self._cache = self._best_at = None
         self.extreme_z = 500.0  # states saved before the setting existed
         for k, v in state.items():
             setattr(self, k, v)
