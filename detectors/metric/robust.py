@@ -132,7 +132,7 @@ class RobustLikelihood(MetricDetector):
     After any alert (score 0.5 or more), further likelihood and deviation alerts are lowered
     to 0.3 for ``refractory`` points: one alert per episode (spatial novelty and extreme
     deviations still count).
-    Memory is constant (about 5.6 KB pickled with the default profiles).
+    Memory is constant (about 4.8 KB pickled with the default profiles).
 
     Parameters
     ----------
