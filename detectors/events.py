@@ -46,15 +46,19 @@ class MetricEvent:
     value: float
     host: str | None = None
     labels: Labels = field(default=())
+    series_key: str = field(init=False, repr=False, compare=False)
+    """Identity of the series this sample belongs to (service, metric, host, labels).
 
-    @property
-    def series_key(self) -> str:
-        """Identity of the series this sample belongs to (service, metric, host, labels)."""
-        parts = [self.service, self.metric]
+    Built once with the event: the worker looks a sample's series up in several places.
+    """
+
+    def __post_init__(self) -> None:
+        key = f"{self.service}|{self.metric}"
         if self.host:
-            parts.append(f"host={self.host}")
-        parts.extend(f"{k}={v}" for k, v in self.labels)
-        return "|".join(parts)
+            key = f"{key}|host={self.host}"
+        if self.labels:
+            key = "|".join([key, *(f"{k}={v}" for k, v in self.labels)])
+        object.__setattr__(self, "series_key", key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,15 @@ an incident's :class:`~rca.model.AnomalyRef` carries.
 
 from __future__ import annotations
 
+import hashlib
 import io
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.anomaly import Anomaly, Direction, SignalKind
+from detectors.anomaly import Anomaly, SignalKind
 from detectors.events import MetricEvent
 from notify.config import ChartConfig
 from notify.exceptions import ChartError
@@ -26,47 +28,51 @@ from notify.exceptions import ChartError
 def metric_fingerprint(event: MetricEvent) -> str:
     """The fingerprint an anomaly of this event's series carries.
 
-    >>> e = MetricEvent(1.0, "carts", "cpu", 0.5, host="h1")
+    >>> from detectors.anomaly import Direction
+    >>> e = MetricEvent(1.0, "carts", "cpu", 0.5, host="h1", labels=(("pod", "a"),))
     >>> a = Anomaly("carts", "cpu", SignalKind.METRIC, 1.0, 0.5, 0.9, Direction.SPIKE, "d",
-    ...             host="h1")
+    ...             host="h1", labels=(("pod", "a"),))
     >>> metric_fingerprint(e) == a.fingerprint
     True
     """
-    probe = Anomaly(
-        service=event.service,
-        signal=event.metric,
-        kind=SignalKind.METRIC,
-        timestamp=event.timestamp,
-        value=event.value,
-        score=0.0,
-        direction=Direction.SPIKE,
-        detector="",
-        host=event.host,
-        labels=event.labels,
-    )
-    return probe.fingerprint
+    # Anomaly.fingerprint's formula, without building a probe Anomaly for every new series
+    labels = [f"{k}={v}" for k, v in event.labels]
+    ident = "|".join([event.service, event.metric, event.host or "", *labels])
+    return hashlib.blake2b(ident.encode(), digest_size=8).hexdigest()
 
 
 class _Ring:
-    __slots__ = ("count", "head", "t", "v")
+    """Times (float64) and values (float32) of the latest ``capacity`` points.
+
+    Plain ``array`` buffers: a numpy array costs about a hundred bytes more per buffer and
+    is slower to write one item at a time.
+    """
+
+    __slots__ = ("capacity", "count", "head", "t", "v")
 
     def __init__(self, capacity: int) -> None:
-        self.t = np.zeros(capacity, dtype=np.float64)
-        self.v = np.zeros(capacity, dtype=np.float32)
+        self.capacity = capacity
+        self.t = array("d", bytes(8 * capacity))
+        self.v = array("f", bytes(4 * capacity))
         self.head = 0
         self.count = 0
 
     def add(self, t: float, v: float) -> None:
-        self.t[self.head] = t
-        self.v[self.head] = v
-        self.head = (self.head + 1) % len(self.t)
-        self.count = min(self.count + 1, len(self.t))
+        head = self.head
+        self.t[head] = t
+        self.v[head] = v
+        head += 1
+        self.head = 0 if head == self.capacity else head
+        if self.count < self.capacity:
+            self.count += 1
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.count < len(self.t):
-            t, v = self.t[: self.count], self.v[: self.count]
+        t = np.frombuffer(self.t, dtype=np.float64)
+        v = np.frombuffer(self.v, dtype=np.float32)
+        if self.count < self.capacity:
+            t, v = t[: self.count], v[: self.count]
         else:
-            t, v = np.roll(self.t, -self.head), np.roll(self.v, -self.head)
+            t, v = np.roll(t, -self.head), np.roll(v, -self.head)
         order = np.argsort(t, kind="stable")
         return t[order].copy(), v[order].astype(np.float64)
 
@@ -79,7 +85,7 @@ class _Ring:
 
     @property
     def nbytes(self) -> int:
-        return int(self.t.nbytes + self.v.nbytes)
+        return 12 * self.capacity
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +161,7 @@ class SeriesWindow:
         self._long[fp] = anomaly.timestamp
         self._long.move_to_end(fp)
         ring = self._rings.get(fp)
-        if ring is not None and len(ring.t) < self.config.points:
+        if ring is not None and ring.capacity < self.config.points:
             self._rings[fp] = ring.grown(self.config.points)
         while len(self._long) > self.config.max_anomalous:
             oldest, _ = self._long.popitem(last=False)
@@ -185,7 +191,7 @@ class SeriesWindow:
         self._long.pop(fp, None)
         self._marks.pop(fp, None)
         ring = self._rings.get(fp)
-        if ring is not None and len(ring.t) > self.config.lookback_points:
+        if ring is not None and ring.capacity > self.config.lookback_points:
             self._rings[fp] = ring.grown(self.config.lookback_points)
 
     def _evict(self) -> None:

@@ -2,8 +2,8 @@
 
 The ranker scores a series the way BARO does: ``|x - median| / spread`` with the median
 and spread taken from the series' own samples before the incident began. Each series
-keeps only a fixed-size ring of its latest samples (``12 * capacity`` bytes: float64
-times, float32 values); at an incident's onset the baseline of every series is frozen
+keeps only a fixed-size ring of its latest samples (up to ``12 * capacity`` bytes:
+float64 times, float32 values); at an incident's onset the baseline of every series is frozen
 into two numbers, and from then on only the peak deviation is kept.
 """
 
@@ -18,6 +18,9 @@ import numpy as np
 
 from detectors.events import MetricEvent
 
+_FIRST_SIZE = 16
+"""Samples a new ring has room for before it first grows."""
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesId:
@@ -31,6 +34,10 @@ class SeriesId:
 class SampleRing:
     """Fixed-capacity ring of ``(time, value)`` samples of one series.
 
+    The buffers start small and double as samples come, up to ``capacity``: a series that
+    has sent a few samples holds a few samples' worth of memory. They only grow before
+    the ring first wraps, so every sample sits where a full-size buffer would hold it.
+
     >>> ring = SampleRing(4)
     >>> for t in range(6):
     ...     ring.add(float(t), float(t * 10))
@@ -38,11 +45,13 @@ class SampleRing:
     [20.0, 30.0, 40.0]
     """
 
-    __slots__ = ("_t", "_v", "count", "head")
+    __slots__ = ("_t", "_v", "capacity", "count", "head")
 
     def __init__(self, capacity: int) -> None:
-        self._t = np.full(capacity, np.nan, dtype=np.float64)
-        self._v = np.full(capacity, np.nan, dtype=np.float32)
+        self.capacity = capacity
+        size = min(capacity, _FIRST_SIZE)
+        self._t = np.full(size, np.nan, dtype=np.float64)
+        self._v = np.full(size, np.nan, dtype=np.float32)
         self.head = 0
         self.count = 0
 
@@ -53,10 +62,24 @@ class SampleRing:
 
     def add(self, t: float, v: float) -> None:
         """Append one sample, overwriting the oldest when full."""
-        self._t[self.head] = t
-        self._v[self.head] = v
-        self.head = (self.head + 1) % len(self._t)
-        self.count = min(self.count + 1, len(self._t))
+        head = self.head
+        if head == len(self._t):  # not wrapped yet and the buffers are full: grow
+            self._grow()
+        self._t[head] = t
+        self._v[head] = v
+        head += 1
+        self.head = 0 if head == self.capacity else head
+        if self.count < self.capacity:
+            self.count += 1
+
+    def _grow(self) -> None:
+        size = len(self._t)
+        bigger = min(2 * size, self.capacity)
+        t = np.full(bigger, np.nan, dtype=np.float64)
+        v = np.full(bigger, np.nan, dtype=np.float32)
+        t[:size] = self._t
+        v[:size] = self._v
+        self._t, self._v = t, v
 
     def values_between(self, start: float, end: float) -> np.ndarray:
         """Finite values with ``start <= time < end`` (in ring order, not time order)."""
@@ -75,7 +98,7 @@ class SampleRing:
         order = np.roll(np.arange(len(self._t)), -self.head)
         t, v = self._t[order], self._v[order]
         keep = np.isfinite(t)
-        return {"capacity": len(self._t), "t": t[keep].tolist(), "v": v[keep].tolist()}
+        return {"capacity": self.capacity, "t": t[keep].tolist(), "v": v[keep].tolist()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SampleRing:

@@ -118,7 +118,7 @@ class MetricMonitor:
     def observe(self, event: MetricEvent) -> Observation:
         """Score-before-learn one event; the score and the record to publish, if any."""
         value = event.value
-        if not isinstance(value, int | float) or not math.isfinite(value):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
             self._stats.missing_values += 1
             return Observation(0.0)
         key = event.series_key

@@ -31,17 +31,18 @@ class _Profile:
     """A time-of-day (or time-of-week) profile over a deseasonalised level.
 
     Additive Holt-Winters without trend, with buckets keyed by the timestamp rather than by
-    a point count, so that gaps and irregular sampling do not shift the season.
+    a point count, so that gaps and irregular sampling do not shift the season. One bit per
+    bucket says whether it has had a value yet.
     """
 
-    __slots__ = ("alpha", "bins", "counts", "err", "level", "period", "t0", "t_last", "values")
+    __slots__ = ("alpha", "bins", "err", "level", "period", "seen", "t0", "t_last", "values")
 
     def __init__(self, period: float, bins: int, alpha: float) -> None:
         self.period = period
         self.bins = bins
         self.alpha = alpha
         self.values = array("d", bytes(8 * bins))
-        self.counts = array("H", bytes(2 * bins))
+        self.seen = array("B", bytes((bins + 7) // 8))
         self.level = math.nan
         self.err = 0.0
         self.t0 = math.nan
@@ -50,9 +51,13 @@ class _Profile:
     def bucket(self, t: float) -> int:
         return int((t % self.period) / self.period * self.bins) % self.bins
 
+    def has(self, b: int) -> bool:
+        """Whether bucket ``b`` has had a value."""
+        return bool(self.seen[b >> 3] >> (b & 7) & 1)
+
     def ready(self, b: int) -> bool:
         """Whether bucket ``b`` has data and the profile spans ``MIN_PERIODS`` periods."""
-        return self.counts[b] > 0 and self.t_last - self.t0 >= MIN_PERIODS * self.period
+        return self.t_last - self.t0 >= MIN_PERIODS * self.period and self.has(b)
 
     def predict(self, b: int) -> float:
         return self.level + self.values[b]
@@ -65,20 +70,35 @@ class _Profile:
         self.t_last = t
         err = abs(x - self.predict(b)) if self.ready(b) else fallback_err
         self.err += a * (err - self.err)
-        if self.counts[b] == 0:
-            self.values[b] = x - self.level
-        else:
+        if self.has(b):
             self.values[b] += self.alpha * (x - self.level - self.values[b])
+        else:
+            self.values[b] = x - self.level
+            self.seen[b >> 3] |= 1 << (b & 7)
         self.level += level_alpha * (x - self.values[b] - self.level)
-        if self.counts[b] < 65535:
-            self.counts[b] += 1
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
+        counts = state[2]
+        if isinstance(counts, array) and counts.typecode == "H":  # version 1: bucket counts
+            old = dict(zip(_PROFILE_V1_SLOTS, state, strict=True))
+            seen = array("B", bytes((len(counts) + 7) // 8))
+            for b, n in enumerate(counts):
+                if n:
+                    seen[b >> 3] |= 1 << (b & 7)
+            state = tuple(seen if k == "seen" else old[k] for k in self.__slots__)
         for k, v in zip(self.__slots__, state, strict=True):
             setattr(self, k, v)
+
+
+_PROFILE_V1_SLOTS = ("alpha", "bins", "counts", "err", "level", "period", "t0", "t_last", "values")
+"""Layout of a profile in states of version 1 (migrated on load)."""
+
+
+_TRANSIENT = frozenset({"_best_at", "_cache"})
+"""Slots of :class:`RobustLikelihood` that memoise within one point, not persisted."""
 
 
 @register_detector("robust_likelihood")
@@ -112,7 +132,7 @@ class RobustLikelihood(MetricDetector):
     After any alert (score 0.5 or more), further likelihood and deviation alerts are lowered
     to 0.3 for ``refractory`` points: one alert per episode (spatial novelty and extreme
     deviations still count).
-    Memory is constant (about 5.6 KB pickled with the default profiles).
+    Memory is constant (about 4.8 KB pickled with the default profiles).
 
     Parameters
     ----------
@@ -163,6 +183,7 @@ class RobustLikelihood(MetricDetector):
         "_avg_mean",
         "_avg_peak",
         "_avg_var",
+        "_best_at",
         "_cache",
         "_err_level",
         "_hi",
@@ -251,14 +272,20 @@ class RobustLikelihood(MetricDetector):
         self._peak_decay = 0.5 ** (1.0 / peak_half_life)
         self._quiet = 0
         self._cache: tuple[float, float, float, float] | None = None
+        self._best_at: tuple[float, float, float] | None = None
 
     def _best(self, t: float) -> tuple[float, float]:
         """Prediction and mean absolute error of the trusted model at time ``t``."""
+        # asked twice per point (score, then expectation) before the point is learnt
+        cached = self._best_at
+        if cached is not None and cached[0] == t:
+            return cached[1], cached[2]
         pred, err = self._level, self._err_level
         for profile in self._profiles:
             b = profile.bucket(t)
             if profile.err < err and profile.ready(b):
                 pred, err = profile.predict(b), profile.err
+        self._best_at = (t, pred, err)
         return pred, err
 
     def _deviation(self, x: float, t: float) -> float:
@@ -321,7 +348,7 @@ class RobustLikelihood(MetricDetector):
             z, score = self._evaluate(x, t)
         else:
             z, score = 0.0, 0.0
-        self._cache = None
+        self._cache = self._best_at = None
         if n >= self.short_window * 2:
             if score >= 0.5 or self._spatial(x, t) > 0.0:
                 self._quiet = self.refractory
@@ -362,10 +389,10 @@ class RobustLikelihood(MetricDetector):
         return Expectation(pred, err * 1.2533)
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__slots__ if k != "_cache"}
+        return {k: getattr(self, k) for k in self.__slots__ if k not in _TRANSIENT}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self._cache = None
+        self._cache = self._best_at = None
         self.extreme_z = 500.0  # states saved before the setting existed
         for k, v in state.items():
             setattr(self, k, v)

@@ -8,8 +8,15 @@ from typing import Any
 
 from detectors.metric.exceptions import StateError
 
-STATE_VERSION = 1
-"""First byte of every state; bump it when the layout changes incompatibly."""
+STATE_VERSION = 2
+"""First byte of every state; bump it when the layout changes incompatibly.
+
+Version 2: a seasonal profile of ``robust_likelihood`` keeps one bit per bucket (whether
+it has had a value) instead of a count. Version 1 states are still read (and converted).
+"""
+
+READABLE_VERSIONS = frozenset({1, STATE_VERSION})
+"""State versions :func:`load_state` reads."""
 
 _ALLOWED_MODULES = ("detectors.metric", "river.", "array", "collections", "copyreg")
 _ALLOWED_BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "float", "int"})
@@ -39,7 +46,7 @@ def load_state(data: bytes) -> Any:
     """Inverse of :func:`dump_state`; raises :class:`StateError` on foreign bytes."""
     if not data:
         raise StateError("empty state")
-    if data[0] != STATE_VERSION:
+    if data[0] not in READABLE_VERSIONS:
         raise StateError(f"unsupported state version {data[0]} (expected {STATE_VERSION})")
     try:
         return _SafeUnpickler(io.BytesIO(data[1:])).load()

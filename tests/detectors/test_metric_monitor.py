@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from benchmarks.detectors import synthetic_series
 from detectors.anomaly import Anomaly, Direction, SignalKind
 from detectors.events import MetricEvent
 from detectors.metric import (
@@ -17,6 +20,7 @@ from detectors.metric import (
     StateError,
     UnknownDetectorError,
 )
+from detectors.metric.state import STATE_VERSION
 
 Series = list[tuple[float, float]]
 
@@ -117,7 +121,7 @@ def test_restored_worker_resumes_without_new_warm_up(
         original.process(e)
     checkpoint = dict(original.dirty_states())
     assert original.dirty_states() == []  # nothing changed since
-    assert all(state[0] == 1 for state in checkpoint.values())  # version header
+    assert all(state[0] == STATE_VERSION for state in checkpoint.values())  # version header
 
     restarted = MetricMonitor()
     for key, state in checkpoint.items():
@@ -195,3 +199,26 @@ def test_unknown_detector_is_a_typed_error() -> None:
 def test_config_rejects_close_threshold_above_open() -> None:
     with pytest.raises(ValueError):
         MetricDetectionConfig(threshold=0.3, hysteresis={"close_threshold": 0.5})
+
+
+def test_version_1_states_are_read_and_score_as_before() -> None:
+    # written by the previous layout (a count per seasonal bucket), with the scores that
+    # layout gave for the points that followed
+    fixtures = Path(__file__).parent / "fixtures"
+    state = (fixtures / "robust_likelihood_v1.state").read_bytes()
+    expected = json.loads((fixtures / "robust_likelihood_v1.json").read_text())
+    assert state[0] == 1
+    monitor = MetricMonitor()
+    monitor.restore(expected["key"], state)
+    points = synthetic_series(expected["points"])[expected["first"] :]
+    scores = [monitor.score(MetricEvent(t, "svc", "latency_ms", x)) for t, x in points]
+    assert scores == expected["scores"]
+    assert (monitor.state_of(expected["key"]) or b"")[0] == STATE_VERSION
+
+
+def test_unknown_state_versions_are_refused() -> None:
+    monitor = MetricMonitor()
+    monitor.process(MetricEvent(0.0, "svc", "cpu", 1.0))
+    state = monitor.state_of("svc|cpu") or b""
+    with pytest.raises(StateError, match="unsupported state version"):
+        MetricMonitor().restore("svc|cpu", bytes([STATE_VERSION + 1]) + state[1:])
