@@ -97,7 +97,7 @@ class ChartConfig(BaseModel, frozen=True, extra="forbid"):
     enabled: bool = True
     points: int = Field(default=300, ge=10, le=100_000)
     lookback_points: int = Field(default=60, ge=2, le=10_000)
-    max_series: int = Field(default=50_000, ge=1)
+    max_series: int = Field(default=100_000, ge=1)
     max_anomalous: int = Field(default=500, ge=1)
     retain_s: float = Field(default=3600.0, gt=0)
     width_in: float = Field(default=6.0, gt=0)

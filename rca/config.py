@@ -135,8 +135,8 @@ class RankingConfig(BaseModel, frozen=True, extra="forbid"):
         Signal kind by metric name: ordered ``kind -> regex``.
     """
 
-    baseline_samples: int = Field(default=600, ge=8)
-    max_series: int = Field(default=20_000, ge=1)
+    baseline_samples: int = Field(default=300, ge=8)
+    max_series: int = Field(default=100_000, ge=1)
     min_baseline_samples: int = Field(default=30, ge=3)
     onset_guard_s: float = Field(default=0.0, ge=0)
     relative_floor: float = Field(default=0.01, ge=0)
