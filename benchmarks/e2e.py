@@ -6,7 +6,8 @@ Measured, each run with a fresh worker (``aiops worker`` subprocess) on its own 
   then the worker drains it; events/s and CPU seconds per event are taken between the first
   and the last poll of its ``aiops_events_accepted_total`` counter (CPU from
   ``/proc/<pid>/stat``), for 1 event per Kafka message and for JSON arrays of ``--batch``
-  events per message, at each ``--series`` count;
+  events per message, at each ``--series`` count; "warm" counts only from the first poll
+  after every series has had its first event (series creation excluded);
 * the **naive pipeline** (``benchmarks.e2e_naive``: an aiokafka loop calling the same
   ``MetricMonitor.process``) drains the same topic, measured over the same window;
 * **memory per series**: growth of the worker's resident memory (``VmRSS``) from before its
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import statistics
 import subprocess
 import sys
@@ -71,10 +73,16 @@ class Drain:
     rss_before: int
     rss_after: int
     unresponsive_s: float = 0.0
+    warm_events: int = 0  # after every series had its first event (no series creation)
+    warm_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def warm_rate(self) -> float:
+        return self.warm_events / self.warm_seconds if self.warm_seconds > 0 else float("nan")
 
     @property
     def cpu_us_per_event(self) -> float:
@@ -97,9 +105,18 @@ class Row:
 
 
 def drain_with_worker(
-    *, bootstrap: str, prefix: str, workdir: Path, role: str, topic: str, expect: int, hold_s: float
+    *,
+    bootstrap: str,
+    prefix: str,
+    workdir: Path,
+    role: str,
+    topic: str,
+    expect: int,
+    hold_s: float,
+    warm_after: int = 0,
 ) -> Drain:
-    """Start a worker on ``topic`` (as its ``role`` input) and time how it drains it."""
+    """Start a worker on ``topic`` (as its ``role`` input) and time how it drains it; the
+    warm rate counts from the first poll after ``warm_after`` events were accepted."""
     worker = WorkerUnderTest(
         bootstrap, prefix, workdir, overrides={f"AIOPS_TOPICS__{role.upper()}": topic}
     )
@@ -108,6 +125,7 @@ def drain_with_worker(
     try:
         idle: ProcessSample = probe.sample()
         first: tuple[ProcessSample, float] | None = None
+        warm: tuple[ProcessSample, float] | None = None
         last: tuple[ProcessSample, float] = (idle, 0.0)
         progress_at = time.monotonic()
         answered_at = time.monotonic()
@@ -125,6 +143,8 @@ def drain_with_worker(
                 idle = sample
             elif first is None:
                 first = (sample, accepted)
+            if warm is None and warm_after and accepted >= warm_after:
+                warm = (sample, accepted)
             if accepted > last[1]:
                 progress_at = time.monotonic()
             last = (sample, accepted)
@@ -142,6 +162,7 @@ def drain_with_worker(
         worker.stop()
     start_sample, start_count = first or last
     end_sample, end_count = last
+    warm_sample, warm_count = warm or last
     return Drain(
         events=int(end_count - start_count),
         seconds=end_sample.at - start_sample.at,
@@ -149,6 +170,8 @@ def drain_with_worker(
         rss_before=idle.rss_bytes,
         rss_after=end.rss_bytes,
         unresponsive_s=longest_block,
+        warm_events=int(end_count - warm_count),
+        warm_seconds=end_sample.at - warm_sample.at,
     )
 
 
@@ -216,6 +239,7 @@ def throughput_rows(args: argparse.Namespace, run: str, workdir: Path) -> list[R
                 topic=topic,
                 expect=total,
                 hold_s=hold,
+                warm_after=series,
             )
             say(f"    worker {worker.rate:,.0f} ev/s; naive pipeline draining ...")
             naive = (
@@ -327,12 +351,18 @@ def report(rows: list[Row], lat: LatencyRecord | None, args: argparse.Namespace)
         latency_table(lat, args)
 
 
+def warm_rate(row: Row) -> str:
+    """Events/s once every series exists (metrics only), or ``-``."""
+    rate = row.worker.warm_rate
+    return "-" if row.what != "metrics" or math.isnan(rate) else f"{rate:,.0f}"
+
+
 def throughput_table(rows: list[Row], args: argparse.Namespace) -> None:
     say("")
     say("Throughput (one worker, input pre-filled; CPU = worker process user+sys)")
     head = (
         f"{'input':8} {'series':>7} {'shape':>8} {'events':>8} {'worker ev/s':>12} "
-        f"{'cpu us/ev':>9} {'cores':>5} {'stall s':>7} {'naive ev/s':>11} "
+        f"{'warm ev/s':>9} {'cpu us/ev':>9} {'cores':>5} {'stall s':>7} {'naive ev/s':>11} "
         f"{'naive us/ev':>11} {'ratio':>6}"
     )
     say(head)
@@ -346,7 +376,7 @@ def throughput_table(rows: list[Row], args: argparse.Namespace) -> None:
         )
         say(
             f"{r.what:8} {r.series:>7,} {r.shape:>8} {r.total:>8,} {r.worker.rate:>12,.0f} "
-            f"{r.worker.cpu_us_per_event:>9.1f} {r.worker.cpu_share:>5.2f} "
+            f"{warm_rate(r):>9} {r.worker.cpu_us_per_event:>9.1f} {r.worker.cpu_share:>5.2f} "
             f"{r.worker.unresponsive_s:>7.1f} {naive}"
         )
     mem_rows = [r for r in rows if r.what == "metrics" and r.series == max(args.series)]

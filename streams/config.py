@@ -127,7 +127,7 @@ class DetectionSettings(_Section):
     metrics: MetricDetectionConfig = MetricDetectionConfig()
     logs: LogDetectionConfig = LogDetectionConfig()
     forecast: ForecastConfig = ForecastConfig()
-    checkpoint_interval_s: float = Field(default=15.0, gt=0)
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)
 
 
 class IncidentSettings(_Section):
