@@ -6,7 +6,7 @@ AIOPS   = $(BIN)/aiops
 DATA   ?= ../shared/data
 
 .PHONY: install kafka-up kafka-down kafka-status worker demo test test-unit test-kafka check fmt \
-        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-e2e clean
+        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline bench-e2e clean
 
 $(BIN)/aiops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,10 +66,13 @@ bench-predict: install
 bench-detectors: install
 	$(BIN)/python -m benchmarks.detectors
 
+bench-pipeline: install
+	$(BIN)/python -m benchmarks.pipeline
+
 bench-e2e: kafka-up
 	$(BIN)/python -m benchmarks.e2e
 
-bench: bench-nab bench-loghub bench-rca bench-predict bench-detectors
+bench: bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
