@@ -162,7 +162,13 @@ class Consumer(faust_aiokafka.Consumer):
             message.acked = True
             tp = message.tp
             try:
+                self._unacked_messages.discard(message)
                 if not self.app.topics.acks_enabled_for(message.topic):
+                    return False
+                if message.generation_id != self.app.consumer_generation_id:
+                    # Fetched before a rebalance: Faust skips (and acks) such messages
+                    # unprocessed, and the partition is read again from its committed
+                    # offset. Committing past them would lose them after a crash.
                     return False
                 committed = self._committed_offset[tp]
                 index = self._acked_index[tp]
@@ -173,7 +179,6 @@ class Consumer(faust_aiokafka.Consumer):
                         index.add(offset)
                         acked.append(offset)
                         added += 1
-                self._unacked_messages.discard(message)
                 self._n_acked += added
                 return added > 0
             finally:

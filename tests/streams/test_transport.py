@@ -19,6 +19,7 @@ def consumer() -> Any:
     app = faust.App("t-transport", broker="aiops://127.0.0.1:1")
     app.aiops_batch_topics = frozenset({TOPIC})  # type: ignore[attr-defined]
     app.topics._acking_topics.add(TOPIC)  # as when an agent subscribes to the topic
+    app.consumer_generation_id = 0  # as after the first rebalance
     return app.consumer
 
 
@@ -27,7 +28,7 @@ def batch(first: int, offsets: list[int]) -> BatchMessage:
     records = [InputRecord(o, None, b"{}", 1.0) for o in offsets]
     return BatchMessage(
         TOPIC, 0, offsets[-1], 1.0, 0, [], None, b"", None, 0, 0, tp,
-        first_offset=first, records=records,
+        generation_id=0, first_offset=first, records=records,
     )  # fmt: skip
 
 
@@ -71,6 +72,15 @@ def test_already_committed_offsets_are_not_acked_again(consumer: Any) -> None:
     consumer.ack(batch(5, list(range(5, 20))))
     assert consumer._acked[tp] == list(range(10, 20))
     assert consumer._new_offset(tp) == 20
+
+
+def test_a_batch_from_before_a_rebalance_commits_nothing(consumer: Any) -> None:
+    tp = TP(TOPIC, 0)
+    consumer._committed_offset[tp] = 100
+    stale = batch(100, list(range(100, 150)))
+    consumer.app.consumer_generation_id = 1  # a rebalance since it was fetched
+    assert not consumer.ack(stale)
+    assert consumer._new_offset(tp) is None
 
 
 def test_batch_records_of_a_plain_message() -> None:
