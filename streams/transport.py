@@ -65,7 +65,8 @@ def batch_records(message: Message) -> list[InputRecord]:
 
 
 def chunk_records(records: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    """Split a partition's fetched records into bounded chunks, in order.
+    """Split a partition's fetched records into chunks of at most :data:`BATCH_MAX_RECORDS`
+    records and :data:`BATCH_MAX_BYTES` bytes (a larger record travels alone), in order.
 
     >>> class R:
     ...     def __init__(self, n):
@@ -75,15 +76,17 @@ def chunk_records(records: Sequence[Any]) -> Iterator[Sequence[Any]]:
     >>> [len(c) for c in chunk_records([R(600_000)] * 3)]
     [1, 1, 1]
     """
-    start = 0
+    chunk: list[Any] = []
     size = 0
-    for i, record in enumerate(records):
-        size += len(record.value or b"")
-        if i + 1 - start >= BATCH_MAX_RECORDS or size >= BATCH_MAX_BYTES:
-            yield records[start : i + 1]
-            start, size = i + 1, 0
-    if start < len(records):
-        yield records[start:]
+    for record in records:
+        n = len(record.value or b"")
+        if chunk and (len(chunk) >= BATCH_MAX_RECORDS or size + n > BATCH_MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(record)
+        size += n
+    if chunk:
+        yield chunk
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
