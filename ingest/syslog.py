@@ -9,7 +9,9 @@ What log shippers put on Kafka when they do not send JSON:
   without the priority, with or without the host);
 * the ISO-dated form of rsyslog's omkafka default (``RSYSLOG_FileFormat``) and of
   syslog-ng's kafka destination (``$ISODATE $HOST $MSGHDR$MSG``):
-  ``2026-11-26T18:00:00.123+00:00 web-1 sshd[811]: Failed password for root``;
+  ``2026-11-26T18:00:00.123+00:00 web-1 sshd[811]: Failed password for root``; rsyslog
+  writes the tag of a message it received as RFC 5424 without the colon
+  (``2026-11-26T18:00:00.123+00:00 web-1 checkout order settled``);
 * anything else is a plain line; a leading ISO date, if any, is taken as its time.
 
 :func:`parse_line` splits one line into a :class:`SyslogRecord`; the level comes from the
@@ -54,12 +56,18 @@ _RFC3164 = re.compile(
 )
 _ISO_SYSLOG = re.compile(
     r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?"
-    r"(?:Z|[+-]\d\d:\d\d)?) (?P<rest>.*)$",
+    r"(?P<zone>Z|[+-]\d\d:\d\d)?) (?P<rest>.*)$",
     re.DOTALL,
 )
 _TAG = re.compile(
     r"^(?P<app>[^\s:\[\]]{1,48})(?:\[(?P<proc>[^\]\s]{1,32})\])?: ?(?P<msg>.*)$", re.DOTALL
 )
+# rsyslog writes the tag of a message received as RFC 5424 as "APP-NAME" or
+# "APP-NAME[PROCID]", without a colon, and one blank before the message.
+_BARE_TAG = re.compile(
+    r"^(?P<app>[^\s:\[\]]{1,48})(?:\[(?P<proc>[^\]\s]{1,32})\])?(?: (?P<msg>.*))?$", re.DOTALL
+)
+_HOST_NAME = re.compile(r"^[A-Za-z0-9:][A-Za-z0-9._:%-]{0,254}$")
 _PLAIN_TS = re.compile(
     r"^\[?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?"
     r"(?:\s?(?:Z|UTC|[+-]\d\d:?\d\d))?)\]?\s+"
@@ -74,6 +82,7 @@ _LEVEL_WORD = re.compile(
     rf"^(?:\S+\s+){{0,5}}?(?:[\[(<]?(?P<up>{_LEVEL_NAMES})[\])>:]?"
     rf"|[\[(<](?P<br>(?i:{_LEVEL_NAMES}))[\])>]:?|(?P<co>(?i:{_LEVEL_NAMES})):)(?=\s|$)"
 )
+_LEVEL_TOKEN = re.compile(rf"^[\[(<]?(?i:{_LEVEL_NAMES})[\])>:]?$")
 _LEVEL_KV = re.compile(r"\b(?:level|lvl|severity|loglevel)=\"?(?P<lvl>[A-Za-z]+)", re.IGNORECASE)
 
 
@@ -202,8 +211,16 @@ def _structured_data(rest: str) -> tuple[Labels, str]:
     return tuple(sorted(pairs)), msg[1:] if msg.startswith(" ") else msg
 
 
-def _split_tag(rest: str, *, may_have_host: bool) -> tuple[str | None, str | None, str | None, str]:
-    """``HOST TAG[PID]: MSG`` (host optional) into host, app, pid and message."""
+def _split_tag(
+    rest: str, *, may_have_host: bool, bare_tag: bool
+) -> tuple[str | None, str | None, str | None, str]:
+    """``HOST TAG[PID]: MSG`` (host optional) into host, app, pid and message.
+
+    With ``bare_tag``, a line that has a host may also give its tag without the colon
+    (``HOST APP[PID] MSG``), as rsyslog's templates write the tag of an RFC 5424 message;
+    not when the host is no host name (``host=web-1``, ``[main]``) or when the host or
+    the tag is a level word (``2026-11-26T18:00:00Z INFO server started``).
+    """
     host: str | None = None
     if may_have_host:
         first, _, after = rest.partition(" ")
@@ -211,9 +228,13 @@ def _split_tag(rest: str, *, may_have_host: bool) -> tuple[str | None, str | Non
         if first and not first.endswith(":") and "[" not in first:
             host, rest = first, after
     m = _TAG.match(rest)
-    if m is None:
-        return host, None, None, rest
-    return host, m.group("app"), m.group("proc"), m.group("msg")
+    if m is not None:
+        return host, m.group("app"), m.group("proc"), m.group("msg")
+    if bare_tag and host is not None and _HOST_NAME.match(host) and not _LEVEL_TOKEN.match(host):
+        m = _BARE_TAG.match(rest)
+        if m is not None and not _LEVEL_TOKEN.match(m.group("app")):
+            return host, m.group("app"), m.group("proc"), m.group("msg") or ""
+    return host, None, None, rest
 
 
 def _strip_bom(msg: str) -> str:
@@ -254,6 +275,10 @@ def parse_line(line: str, *, received_at: float, default_tz: tzinfo = UTC) -> Sy
             ts_raw = _nil(m.group("ts"))
             sd, msg = _structured_data(m.group("rest"))
             msg = _strip_bom(msg)
+            # rsyslog keeps the blank after an RFC 3164 tag's colon in the message and
+            # writes it after the structured data ("- -  text"): one blank is framing.
+            if msg.startswith(" "):
+                msg = msg[1:]
             return SyslogRecord(
                 format=LineFormat.RFC5424,
                 message=msg,
@@ -272,7 +297,11 @@ def parse_line(line: str, *, received_at: float, default_tz: tzinfo = UTC) -> Sy
         ts = _parse_iso(m.group("ts"), default_tz)
         if ts is not None:
             facility, severity = _pri(m.group("pri"))
-            host, app, proc, msg = _split_tag(m.group("rest"), may_have_host=True)
+            # A tag without a colon only after a full RFC 3339 date (with its zone), as
+            # rsyslog and syslog-ng write it: many plain lines start with a bare ISO date.
+            host, app, proc, msg = _split_tag(
+                m.group("rest"), may_have_host=True, bare_tag=m.group("zone") is not None
+            )
             if app is not None:
                 return SyslogRecord(
                     format=LineFormat.ISO_SYSLOG,
@@ -288,7 +317,7 @@ def parse_line(line: str, *, received_at: float, default_tz: tzinfo = UTC) -> Sy
     m = _RFC3164.match(line)
     if m is not None:
         facility, severity = _pri(m.group("pri"))
-        host, app, proc, msg = _split_tag(m.group("rest"), may_have_host=True)
+        host, app, proc, msg = _split_tag(m.group("rest"), may_have_host=True, bare_tag=True)
         return SyslogRecord(
             format=LineFormat.RFC3164,
             message=msg,

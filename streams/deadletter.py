@@ -2,7 +2,10 @@
 
 The record's value is the original bytes (the whole message, or the one bad element of a
 JSON array, re-encoded); the reason and origin travel in headers, the way Kafka Connect's
-dead-letter queues carry them, so the record can be inspected and replayed as it was.
+dead-letter queues carry them, so the record can be inspected and replayed as it was. The
+source message's key, when it had one, travels as is in ``aiops.dlq.key``: the record's own
+key names its source position, and a replay re-produces with the original key (and so to
+the original key's partition).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from ingest.exceptions import DecodeError
 
 HEADER_PREFIX = "aiops.dlq."
+KEY_HEADER = HEADER_PREFIX + "key"
+"""Header holding the source message's key, raw bytes, present only when it had a key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,15 @@ class DeadLetter:
         return cls(origin, str(error.reason), error.detail, original, index, key)
 
     def headers(self) -> list[tuple[str, bytes]]:
-        """Kafka headers carrying reason and origin."""
+        """Kafka headers carrying reason, origin and the source message's key.
+
+        >>> letter = DeadLetter(Origin("telemetry.metrics", 2, 41), "invalid_json", "not JSON",
+        ...                     b"{", key=b"web-7")
+        >>> dict(letter.headers())["aiops.dlq.key"]
+        b'web-7'
+        >>> parse_headers(letter.headers())["key"]
+        'web-7'
+        """
         items = {
             "reason": self.reason,
             "detail": self.detail,
@@ -59,7 +72,10 @@ class DeadLetter:
         }
         if self.index is not None:
             items["index"] = str(self.index)
-        return [(HEADER_PREFIX + k, v.encode()) for k, v in items.items()]
+        headers = [(HEADER_PREFIX + k, v.encode()) for k, v in items.items()]
+        if self.key is not None:
+            headers.append((KEY_HEADER, self.key))
+        return headers
 
     def record_key(self) -> bytes:
         """Key of the dead-letter record: the source position, unique per rejected item."""
@@ -68,9 +84,17 @@ class DeadLetter:
 
 
 def parse_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
-    """Dead-letter headers as a plain mapping without the prefix (for tools and tests)."""
+    """Dead-letter headers as a plain mapping without the prefix (for tools and tests).
+
+    Bytes of a key that are not UTF-8 are shown as backslash escapes (``\\xff``); a
+    replay takes the raw bytes of the ``aiops.dlq.key`` header instead.
+
+    >>> parse_headers([("aiops.dlq.reason", b"empty"), ("aiops.dlq.key", b"id-\\xff\\xfe")])
+    {'reason': 'empty', 'key': 'id-\\\\xff\\\\xfe'}
+    """
     out = {}
     for name, value in headers or []:
         if name.startswith(HEADER_PREFIX):
-            out[name[len(HEADER_PREFIX) :]] = value.decode(errors="replace")
+            errors = "backslashreplace" if name == KEY_HEADER else "replace"
+            out[name[len(HEADER_PREFIX) :]] = value.decode(errors=errors)
     return out

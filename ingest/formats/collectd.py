@@ -9,7 +9,8 @@ A message is an array of value lists::
 ``gauge`` values are taken as they are (``null``, collectd's NaN, is a gap); ``counter``
 and ``derive`` values become per-second rates against the previous value list of the
 series (unless ``write_kafka`` already did it, see ``CollectdMapping.store_rates``),
-``absolute`` values are divided by the interval.
+``absolute`` values are divided by the interval. A ``null`` counter, derive or absolute
+value is a gap of the rate series (``cpu_rate``), never a point of the bare name.
 """
 
 from __future__ import annotations
@@ -119,10 +120,12 @@ def _value_list(
             value = float(raw)
         else:
             raise DecodeError(Reason.WRONG_TYPE, f"value of '{dsname}' must be a number")
-        if dstype == "gauge" or math.isnan(value):
+        if dstype == "gauge":
             out.append(MetricEvent(timestamp, service, metric, value, host, labels))
             continue
-        if mapping.store_rates:
+        # A counter, derive or absolute value is only ever published as a rate: a null
+        # one (write_kafka's first rate of a series with StoreRates) is a gap of the rate.
+        if mapping.store_rates or math.isnan(value):
             out.append(MetricEvent(timestamp, service, metric + rate_suffix, value, host, labels))
             continue
         if dstype == "absolute":

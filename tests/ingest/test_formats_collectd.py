@@ -85,3 +85,29 @@ def test_unknown_dstype_is_named():
     assert decoded.errors[0].error.reason is Reason.INVALID_VALUE
     assert "collectd: [0] (db-1/cpu-0/percent-idle)" in decoded.errors[0].error.detail
     assert "'histogram'" in decoded.errors[0].error.detail
+
+
+# write_kafka 5.12 with StoreRates true (its default): the first rate of a derive series.
+FIRST_RATE = (
+    b'[{"values":[null],"dstypes":["derive"],"dsnames":["value"],"time":1795729321.676,'
+    b'"interval":1.000,"host":"web-7","plugin":"cpu","plugin_instance":"0","type":"cpu",'
+    b'"type_instance":"user"}]'
+)
+STORE_RATES = MetricIngestConfig(mapping=MetricMapping(collectd=CollectdMapping(store_rates=True)))
+
+
+def test_null_first_rate_is_a_gap_of_the_rate_series():
+    [event] = decode(FIRST_RATE, STORE_RATES).events
+    assert event.metric == "cpu_rate" and math.isnan(event.value)
+    assert event.labels == (("cpu", "0"), ("type", "user"))
+
+
+def test_null_counter_without_store_rates_is_a_gap_of_the_rate_series():
+    state = CumulativeState()
+    for dstype in ("derive", "counter", "absolute"):
+        payload = FIRST_RATE.replace(b'"derive"', f'"{dstype}"'.encode())
+        [event] = decode(payload, state=state).events
+        assert event.metric == "cpu_rate" and math.isnan(event.value)
+    # the gap does not prime the counter state: the next value only primes it
+    payload = FIRST_RATE.replace(b"null", b"1000")
+    assert decode(payload, state=state).events == []

@@ -126,6 +126,22 @@ def test_service_rules_param_app_host_default_and_aliases() -> None:
     assert [e.service for e in d.events] == ["cart", "orders", "auth", "node-a", "misc"]
 
 
+def test_rsyslog_templates_of_rfc5424_and_rfc3164_input_give_the_same_event() -> None:
+    # omkafka's default template and RSYSLOG_SyslogProtocol23Format, as rsyslog 8.2302
+    # writes a message that arrived as RFC 5424 (tag without colon) or as RFC 3164.
+    d = decode(
+        b"2026-11-26T18:00:00.5+00:00 vm checkout0 order settled\n"
+        b"2026-11-26T18:00:00+00:00 vm checkout0: order settled\n"
+        b'<131>1 2026-11-26T18:00:00.5+00:00 vm checkout0 - - [timeQuality tzKnown="1"] '
+        b"order settled\n"
+        b"<131>1 2026-11-26T18:00:00+00:00 vm checkout0 - - -  order settled\n"
+    )
+    assert d.errors == []
+    assert {(e.service, e.host, e.message) for e in d.events} == {
+        ("checkout0", "vm", "order settled")
+    }
+
+
 def test_service_from_order_is_configurable() -> None:
     cfg = LogIngestConfig(service_from=("host",))
     d = decode(b"<14>Nov 26 18:00:00 bastion sshd[3]: closed", cfg)

@@ -131,3 +131,79 @@ def test_level_word_in_message_wins_over_severity() -> None:
 )
 def test_level_from_text(text: str, level: str | None) -> None:
     assert level_from_text(text) == level
+
+
+# What rsyslog 8.2302 + omkafka wrote for lines `logger` sent as RFC 5424 and as RFC 3164.
+FILE_FORMAT_OF_RFC5424 = "2026-11-26T21:41:58.919160+00:00 vm checkout0 order 17 settled in 40 ms"
+PROTOCOL23_OF_RFC3164 = "<131>1 2026-11-26T21:41:58+00:00 vm checkout0 - - -  order 17 settled"
+
+
+def test_rsyslog_file_format_tag_without_colon() -> None:
+    r = parse_line(FILE_FORMAT_OF_RFC5424, received_at=RECEIVED)
+    assert r.format is LineFormat.ISO_SYSLOG
+    assert (r.host, r.app_name, r.proc_id, r.message) == (
+        "vm",
+        "checkout0",
+        None,
+        "order 17 settled in 40 ms",
+    )
+    assert r.timestamp == pytest.approx(datetime(2026, 11, 26, 21, 41, 58, 919160, UTC).timestamp())
+
+
+@pytest.mark.parametrize(
+    ("line", "host", "app", "proc", "message"),
+    [
+        # RFC 5424 input with a PROCID: rsyslog's tag is "APP-NAME[PROCID]", still no colon
+        (
+            "2026-11-26T18:00:00Z web-1 nginx[42] GET /cart 500",
+            "web-1",
+            "nginx",
+            "42",
+            "GET /cart 500",
+        ),
+        ("<30>2026-11-26T18:00:00-05:00 10.0.0.7 app", "10.0.0.7", "app", None, ""),
+        # RSYSLOG_TraditionalFileFormat: the same tag after an RFC 3164 date
+        (
+            "Nov 26 18:00:00 vm checkout0 order 17 settled",
+            "vm",
+            "checkout0",
+            None,
+            "order 17 settled",
+        ),
+    ],
+)
+def test_tag_without_colon_after_a_host(
+    line: str, host: str, app: str, proc: str | None, message: str
+) -> None:
+    r = parse_line(line, received_at=RECEIVED)
+    assert (r.host, r.app_name, r.proc_id, r.message) == (host, app, proc, message)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026-11-26T18:00:00.123Z INFO server started on port 80",
+        "2026-11-26T18:00:00.123Z main [error] boom",
+        "2026-11-26T18:00:00.123Z host=web-1 msg=started",
+        "2026-11-26T18:00:00.123 web-1 app started",  # no zone: not rsyslog's date
+    ],
+)
+def test_plain_lines_with_an_iso_date_keep_their_words(line: str) -> None:
+    r = parse_line(line, received_at=RECEIVED)
+    assert r.format is LineFormat.PLAIN and r.app_name is None and r.host is None
+    assert r.message == line.split(" ", 1)[1]
+
+
+def test_rfc5424_message_loses_the_blank_rsyslog_keeps_after_a_colon() -> None:
+    r = parse_line(PROTOCOL23_OF_RFC3164, received_at=RECEIVED)
+    assert (r.host, r.app_name, r.level, r.message) == (
+        "vm",
+        "checkout0",
+        "error",
+        "order 17 settled",
+    )
+    # only one blank is framing: the rest of an indented message stays
+    r = parse_line(
+        "<14>1 2026-11-26T18:00:00Z h app - - - " + "   at Main.run", received_at=RECEIVED
+    )
+    assert r.message == "  at Main.run"

@@ -145,20 +145,7 @@ def _decode(record: bytes) -> tuple[str, str | None, str | None, str, str]:
     return event.service, event.host, event.level, event.message, dict(event.attributes)["format"]
 
 
-@pytest.mark.parametrize(
-    "framing",
-    [
-        "rfc5424",
-        pytest.param(
-            "rfc3164",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the MSG rsyslog writes for an RFC 3164 input keeps the blank after "
-                "the tag's colon ('- - -  text'); the decoder keeps it in the message",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("framing", ["rfc5424", "rfc3164"])
 def test_rfc5424_template_gives_service_host_level_and_text(
     rsyslog_run: RsyslogRun, framing: str
 ) -> None:
@@ -171,21 +158,7 @@ def test_rfc5424_template_gives_service_host_level_and_text(
         assert message == sent.text
 
 
-@pytest.mark.parametrize(
-    "framing",
-    [
-        pytest.param(
-            "rfc5424",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="RSYSLOG_FileFormat writes the syslogtag of an RFC 5424 input as the "
-                "bare app-name, without ':' ('TS host app text'); the decoder then takes the "
-                "line for a plain one: no service, no host",
-            ),
-        ),
-        "rfc3164",
-    ],
-)
+@pytest.mark.parametrize("framing", ["rfc5424", "rfc3164"])
 def test_default_template_gives_service_host_and_text(
     rsyslog_run: RsyslogRun, framing: str
 ) -> None:
