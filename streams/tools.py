@@ -53,9 +53,10 @@ def format_record(kind: str, key: bytes | None, value: bytes, headers: Any) -> s
     """One line (or a few) describing a record of one of the output topics."""
     if kind == "deadletter":
         info = parse_headers(list(headers or []))
+        source_key = f" (key {info['key']})" if info.get("key") else ""
         return (
             f"[red]dead letter[/] {info.get('reason')} from {info.get('topic')}/"
-            f"{info.get('partition')}/{info.get('offset')}: {info.get('detail')}"
+            f"{info.get('partition')}/{info.get('offset')}{source_key}: {info.get('detail')}"
         )
     try:
         data = orjson.loads(value)
