@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -78,6 +78,11 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     return app.topic(
         name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+
+
+def manual_acks(stream: faust.StreamT) -> faust.StreamT:
+    """The same stream, acknowledged by the agent (``Stream.noack``, not in ``StreamT``)."""
+    return cast(faust.Stream[Any], stream).noack()
 
 
 class FaustPublisher:
@@ -232,17 +237,23 @@ def create_app(settings: Settings) -> faust.App:
     # fetched chunk of a partition, not per record.
     app.aiops_batch_topics = frozenset({t.metrics, t.logs})  # type: ignore[attr-defined]
 
+    # Each batch is acknowledged as soon as it is processed (Faust would only do it when the
+    # next one arrives), so a clean stop commits everything done and nothing is read twice.
     @app.agent(raw_topic(app, t.metrics), name="metrics")
     async def metrics_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        batches = manual_acks(stream)
+        async for event in batches.events():
             msg = event.message
             await pipe.on_metrics_records(msg.topic, msg.partition, batch_records(msg))
+            await batches.ack(event)
 
     @app.agent(raw_topic(app, t.logs), name="logs")
     async def logs_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        batches = manual_acks(stream)
+        async for event in batches.events():
             msg = event.message
             await pipe.on_logs_records(msg.topic, msg.partition, batch_records(msg))
+            await batches.ack(event)
 
     @app.agent(raw_topic(app, correlation_topic(settings)), name="correlate")
     async def correlate_agent(stream: faust.StreamT) -> None:
