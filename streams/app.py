@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, cast
 
 import faust
@@ -26,6 +26,7 @@ from streams.control import slack_command
 from streams.deadletter import DeadLetter
 from streams.kafka_clients import ssl_context
 from streams.observability import CONSUMER_LAG, REGISTRY, SLACK_DELIVERIES
+from streams.records import InputRecord
 from streams.stages import Pipeline
 from streams.topics import correlation_topic
 from streams.transport import batch_records
@@ -83,6 +84,25 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 def manual_acks(stream: faust.StreamT) -> faust.StreamT:
     """The same stream, acknowledged by the agent (``Stream.noack``, not in ``StreamT``)."""
     return cast(faust.Stream[Any], stream).noack()
+
+
+def batch_agent(
+    handle: Callable[[str, int, list[InputRecord]], Awaitable[None]],
+) -> Callable[[faust.StreamT], Awaitable[None]]:
+    """An agent for an input topic that arrives as record batches (streams.transport).
+
+    Each batch is acknowledged as soon as it is processed (Faust would only do it when the
+    next one arrives), so a clean stop commits everything done and nothing is read twice.
+    """
+
+    async def agent(stream: faust.StreamT) -> None:
+        batches = manual_acks(stream)
+        async for event in batches.events():
+            msg = event.message
+            await handle(msg.topic, msg.partition, batch_records(msg))
+            await batches.ack(event)
+
+    return agent
 
 
 class FaustPublisher:
@@ -237,23 +257,11 @@ def create_app(settings: Settings) -> faust.App:
     # fetched chunk of a partition, not per record.
     app.aiops_batch_topics = frozenset({t.metrics, t.logs})  # type: ignore[attr-defined]
 
-    # Each batch is acknowledged as soon as it is processed (Faust would only do it when the
-    # next one arrives), so a clean stop commits everything done and nothing is read twice.
-    @app.agent(raw_topic(app, t.metrics), name="metrics")
-    async def metrics_agent(stream: faust.StreamT) -> None:
-        batches = manual_acks(stream)
-        async for event in batches.events():
-            msg = event.message
-            await pipe.on_metrics_records(msg.topic, msg.partition, batch_records(msg))
-            await batches.ack(event)
-
-    @app.agent(raw_topic(app, t.logs), name="logs")
-    async def logs_agent(stream: faust.StreamT) -> None:
-        batches = manual_acks(stream)
-        async for event in batches.events():
-            msg = event.message
-            await pipe.on_logs_records(msg.topic, msg.partition, batch_records(msg))
-            await batches.ack(event)
+    for name, topic, handle in (
+        ("metrics", t.metrics, pipe.on_metrics_records),
+        ("logs", t.logs, pipe.on_logs_records),
+    ):
+        app.agent(raw_topic(app, topic), name=name)(batch_agent(handle))
 
     @app.agent(raw_topic(app, correlation_topic(settings)), name="correlate")
     async def correlate_agent(stream: faust.StreamT) -> None:

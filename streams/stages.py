@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -217,26 +217,28 @@ class Pipeline:
         self, topic: str, partition: int, records: Sequence[InputRecord]
     ) -> None:
         """Handle consecutive records of one partition of the metrics topic."""
-        if not records:
-            return
-        MESSAGES_CONSUMED.labels(topic).inc(len(records))
-        with PROCESSING_SECONDS.labels(topic).time():
-            events = await self._decode_records(topic, partition, records, self._decode_metrics)
-            await self.on_metrics(events, partition)
-            await self.publisher.flush()
-        self.positions[(topic, partition)] = records[-1].offset + 1
-        await asyncio.sleep(0)  # let timers and web requests in between batches
+        await self._on_records(topic, partition, records, self._decode_metrics, self.on_metrics)
 
     async def on_logs_records(
         self, topic: str, partition: int, records: Sequence[InputRecord]
     ) -> None:
         """Handle consecutive records of one partition of the logs topic."""
+        await self._on_records(topic, partition, records, self._decode_logs, self.on_logs)
+
+    async def _on_records(
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[InputRecord],
+        decode: Callable[[InputRecord], Decoded[E]],
+        handle: Callable[[list[E], int], Awaitable[None]],
+    ) -> None:
         if not records:
             return
         MESSAGES_CONSUMED.labels(topic).inc(len(records))
         with PROCESSING_SECONDS.labels(topic).time():
-            events = await self._decode_records(topic, partition, records, self._decode_logs)
-            await self.on_logs(events, partition)
+            events = await self._decode_records(topic, partition, records, decode)
+            await handle(events, partition)
             await self.publisher.flush()
         self.positions[(topic, partition)] = records[-1].offset + 1
         await asyncio.sleep(0)  # let timers and web requests in between batches
