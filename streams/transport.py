@@ -37,7 +37,6 @@ BATCH_MAX_BYTES = 1_048_576
 class _RecordChunk:
     """Consecutive records of one partition, as fetched, before becoming a message."""
 
-    tp: TP
     records: Sequence[Any]
 
 
@@ -111,7 +110,7 @@ class Consumer(faust_aiokafka.Consumer):
         if records and batched:
             records = {
                 tp: (
-                    [_RecordChunk(tp, chunk) for chunk in chunk_records(recs)]
+                    [_RecordChunk(chunk) for chunk in chunk_records(recs)]
                     if tp.topic in batched and recs
                     else recs
                 )
