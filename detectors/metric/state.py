@@ -20,6 +20,12 @@ READABLE_VERSIONS = frozenset({1, STATE_VERSION})
 
 _ALLOWED_MODULES = ("detectors.metric", "river.", "array", "collections", "copyreg")
 _ALLOWED_BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "float", "int"})
+_ALLOWED_CLASSES = frozenset(
+    {
+        ("random", "Random"),  # River's Gaussian and HalfSpaceTrees keep a generator
+        ("functools", "partial"),  # HalfSpaceTrees' default limits (of allowed callables only)
+    }
+)
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -29,6 +35,8 @@ class _SafeUnpickler(pickle.Unpickler):
         if module == "builtins" and name in _ALLOWED_BUILTINS:
             return super().find_class(module, name)
         if module == "detectors.metric" or module.startswith(_ALLOWED_MODULES):
+            return super().find_class(module, name)
+        if (module, name) in _ALLOWED_CLASSES:
             return super().find_class(module, name)
         raise StateError(f"state refers to a type that is not allowed: {module}.{name}")
 
