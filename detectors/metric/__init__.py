@@ -19,7 +19,7 @@ from detectors.metric.base import (
 from detectors.metric.config import DetectorRule, HysteresisConfig, MetricDetectionConfig
 from detectors.metric.exceptions import MetricDetectionError, StateError, UnknownDetectorError
 from detectors.metric.monitor import MetricMonitor, MonitorStats, Observation
-from detectors.metric.robust import RobustLikelihood
+from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams, warm_up
 
 __all__ = [
     "DetectorRule",
@@ -31,10 +31,13 @@ __all__ = [
     "MetricMonitor",
     "MonitorStats",
     "Observation",
+    "RobustBank",
     "RobustLikelihood",
+    "RobustParams",
     "StateError",
     "UnknownDetectorError",
     "make_detector",
     "register_detector",
     "registered_detectors",
+    "warm_up",
 ]

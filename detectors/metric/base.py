@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import numpy as np
 
 from detectors.metric.exceptions import UnknownDetectorError
 
@@ -42,6 +44,8 @@ class MetricDetector(ABC):
     """
 
     name: str = "abstract"
+    bank: DetectorBank | None = None
+    """The shared bank this detector's state is a row of (``None``: it keeps its own)."""
 
     @abstractmethod
     def score_one(self, x: float, t: float) -> float:
@@ -54,6 +58,55 @@ class MetricDetector(ABC):
     @abstractmethod
     def expectation(self, t: float) -> Expectation | None:
         """The expected value and scale at time ``t`` (``None`` until known)."""
+
+
+class DetectorBank(ABC):
+    """The state of many series of one detector and parameter set, one row per series."""
+
+    @abstractmethod
+    def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Run points through their rows in order, each scored before it is learnt.
+
+        Returns one row per point: its score, then the expected value and scale before it
+        (as :class:`Expectation`; NaN where there is none yet).
+        """
+
+    @abstractmethod
+    def new_detector(self) -> BankedDetector:
+        """A detector of a fresh row of this bank."""
+
+
+class BankedDetector(MetricDetector):
+    """A detector whose state can live as one row of a shared :class:`DetectorBank`.
+
+    On its own it keeps a private bank of one row. A caller with many series moves each
+    into the bank of its :meth:`bank_key` (:meth:`join`) and runs batches through
+    :meth:`DetectorBank.step`; the detector stays a view of its row (scores, pickling).
+    """
+
+    bank: DetectorBank
+    row: int
+    """The row of this series in :attr:`bank`."""
+
+    @abstractmethod
+    def bank_key(self) -> Hashable:
+        """Detectors with equal keys can share a bank."""
+
+    @abstractmethod
+    def new_bank(self) -> DetectorBank:
+        """An empty bank for detectors of this key."""
+
+    @abstractmethod
+    def join(self, bank: DetectorBank) -> None:
+        """Move this series' state into a row of ``bank``."""
+
+    @abstractmethod
+    def leave(self) -> None:
+        """Give the row back to the bank (the series is dropped)."""
+
+    @abstractmethod
+    def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:
+        """Score ``x``, note the expectation, then learn it."""
 
 
 D = TypeVar("D", bound=type[MetricDetector])

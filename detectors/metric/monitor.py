@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from detectors.anomaly import Anomaly, Direction, SignalKind
 from detectors.events import MetricEvent
-from detectors.metric.base import MetricDetector, make_detector, registered_detectors
+from detectors.metric.base import (
+    BankedDetector,
+    DetectorBank,
+    Expectation,
+    MetricDetector,
+    make_detector,
+    registered_detectors,
+)
 from detectors.metric.config import MetricDetectionConfig
 from detectors.metric.exceptions import StateError, UnknownDetectorError
 from detectors.metric.state import dump_state, load_state
@@ -99,6 +109,8 @@ class MetricMonitor:
             if name not in known:
                 raise UnknownDetectorError(name, sorted(known))
         self._series: dict[str, _Series] = {}
+        self._banks: dict[Hashable, DetectorBank] = {}
+        self._bank_of_rule: dict[tuple[str, str], DetectorBank] = {}
         self._dirty: set[str] = set()
         self._stats = MonitorStats()
 
@@ -130,29 +142,141 @@ class MetricMonitor:
         self._stats.points += 1
         value = float(value)
         detector = series.detector
-        score = detector.score_one(value, event.timestamp)
-        anomaly = self._hysteresis(series, event, value, score)
-        detector.learn_one(value, event.timestamp)
+        if detector.bank is not None:
+            score, expectation = detector.step_one(value, event.timestamp)  # type: ignore[attr-defined]
+            anomaly = self._episode(series, event, value, score, expectation)
+        else:
+            score, anomaly = self._observe_alone(series, event, value)
         series.seen += 1
-        series.last_seen = max(series.last_seen, event.timestamp)
+        if event.timestamp > series.last_seen:
+            series.last_seen = event.timestamp
         self._dirty.add(key)
         return Observation(score, anomaly, series.seen <= self.config.warmup_points)
+
+    def process_many(self, events: Sequence[MetricEvent]) -> list[Anomaly]:
+        """:meth:`process` for a batch of events, in order; the records to publish.
+
+        Series whose detector keeps its state in a shared bank (the default one does) run
+        through it in one compiled call per bank; the result is the same as calling
+        :meth:`process` on each event in turn.
+        """
+        kept: list[MetricEvent] = []
+        kept_series: list[_Series] = []
+        values: list[float] = []
+        batches: dict[int, tuple[DetectorBank, list[int], list[int]]] = {}
+        get = self._series.get
+        for event in events:
+            value = event.value
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                self._stats.missing_values += 1
+                continue
+            key = event.series_key
+            series = get(key)
+            if series is None:
+                series = self._create(event, key)
+                if series is None:
+                    continue
+            detector = series.detector
+            bank = detector.bank
+            if bank is not None:
+                batch = batches.get(id(bank))
+                if batch is None:
+                    batch = batches[id(bank)] = (bank, [], [])
+                batch[1].append(len(kept))
+                batch[2].append(detector.row)  # type: ignore[attr-defined]
+            kept.append(event)
+            kept_series.append(series)
+            values.append(float(value))
+        results = np.full((len(kept), 3), math.nan)  # NaN scores: not banked, scored below
+        if batches:
+            xs = np.array(values)
+            ts = np.array([event.timestamp for event in kept], dtype=np.float64)
+            for bank, index, rows in batches.values():
+                at = np.array(index, dtype=np.int64)
+                results[at] = bank.step(np.array(rows, dtype=np.int64), xs[at], ts[at])
+        found: list[Anomaly] = []
+        threshold = self.config.threshold
+        dirty = self._dirty
+        for event, series, value, (score, expected, scale) in zip(
+            kept, kept_series, values, results.tolist(), strict=True
+        ):
+            if score != score:  # NaN: a detector without a bank
+                _, anomaly = self._observe_alone(series, event, value)
+                if anomaly is not None:
+                    found.append(anomaly)
+            elif series.open or score >= threshold:
+                expectation = None if expected != expected else Expectation(expected, scale)
+                anomaly = self._episode(series, event, value, score, expectation)
+                if anomaly is not None:
+                    found.append(anomaly)
+            else:
+                series.above = 0
+            series.seen += 1
+            if event.timestamp > series.last_seen:
+                series.last_seen = event.timestamp
+            dirty.add(event.series_key)
+        self._stats.points += len(kept)
+        return found
+
+    def _observe_alone(
+        self, series: _Series, event: MetricEvent, value: float
+    ) -> tuple[float, Anomaly | None]:
+        """Score, episode and learn one value of a detector without a bank."""
+        detector = series.detector
+        score = detector.score_one(value, event.timestamp)
+        expectation = None
+        if series.open or score >= self.config.threshold:
+            expectation = detector.expectation(event.timestamp)
+        anomaly = self._episode(series, event, value, score, expectation)
+        detector.learn_one(value, event.timestamp)
+        return score, anomaly
 
     def _create(self, event: MetricEvent, key: str) -> _Series | None:
         if len(self._series) >= self.config.max_series:
             self._stats.rejected_by_cap += 1
             return None
         name, params = self.config.detector_for(event.service, event.metric, event.labels)
-        series = _Series(detector=make_detector(name, params), detector_name=name)
+        series = _Series(detector=self._new_detector(name, params), detector_name=name)
         self._series[key] = series
         self._stats.created += 1
         return series
 
-    def _hysteresis(
-        self, series: _Series, event: MetricEvent, value: float, score: float
+    def _new_detector(self, name: str, params: dict[str, object]) -> MetricDetector:
+        """A fresh detector; one that can share a bank gets a row of its bank."""
+        rule = (name, repr(sorted(params.items())))
+        bank = self._bank_of_rule.get(rule)
+        if bank is not None:
+            return bank.new_detector()
+        detector = make_detector(name, params)
+        if isinstance(detector, BankedDetector):
+            self._join(detector)
+            self._bank_of_rule[rule] = self._banks[detector.bank_key()]
+        return detector
+
+    def _join(self, detector: BankedDetector) -> None:
+        key = detector.bank_key()
+        bank = self._banks.get(key)
+        if bank is None:
+            bank = self._banks[key] = detector.new_bank()
+        detector.join(bank)
+
+    def _episode(
+        self,
+        series: _Series,
+        event: MetricEvent,
+        value: float,
+        score: float,
+        expectation: Expectation | None,
     ) -> Anomaly | None:
+        """Hysteresis: open, confirm, escalate or close the series' episode.
+
+        ``expectation`` is what the detector expected before ``value`` (it is only needed
+        while an episode is open or the score reaches the threshold).
+        """
         cfg, hyst = self.config, self.config.hysteresis
-        expectation = series.detector.expectation(event.timestamp)
+        if not series.open and score < cfg.threshold:
+            series.above = 0
+            return None
         z = expectation.z(value) if expectation is not None else 0.0
         if series.open:
             series.below = series.below + 1 if score < hyst.close_threshold else 0
@@ -266,6 +390,9 @@ class MetricMonitor:
         series = load_state(state)
         if not isinstance(series, _Series):
             raise StateError(f"state of {series_key!r} is not a series state")
+        if isinstance(series.detector, BankedDetector):
+            self._join(series.detector)
+        self._drop(series_key)
         self._series[series_key] = series
         self._stats.restored += 1
 
@@ -278,10 +405,15 @@ class MetricMonitor:
         horizon = now - self.config.idle_eviction_seconds
         gone = [key for key, s in self._series.items() if s.last_seen < horizon]
         for key in gone:
-            del self._series[key]
+            self._drop(key)
             self._dirty.discard(key)
         self._stats.evicted += len(gone)
         return gone
+
+    def _drop(self, key: str) -> None:
+        series = self._series.pop(key, None)
+        if series is not None and isinstance(series.detector, BankedDetector):
+            series.detector.leave()
 
     def series_keys(self) -> list[str]:
         """Keys of the series currently kept."""

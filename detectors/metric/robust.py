@@ -4,81 +4,212 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Hashable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
-from detectors.metric.base import Expectation, MetricDetector, register_detector
+import numpy as np
 
-_LOG_FLOOR = math.log(1.0 - 0.9999999999)
+from detectors.metric import robust_kernel as kernel
+from detectors.metric.base import BankedDetector, DetectorBank, Expectation, register_detector
+
+DEFAULT_SEASONS = ((86400.0, 288), (604800.0, 168))
+"""A day in 5-minute buckets and a week in hourly buckets."""
 
 
-def spread_tail(tail: float) -> float:
-    """Spread a tail probability over 0..1: 1e-5 -> 0.5, 1e-10 -> 1 (as HTM's log
-    likelihood), then on, more slowly, below 1 so that rarer points still rank higher.
+@dataclass(frozen=True, slots=True)
+class RobustParams:
+    """Parameters of :class:`RobustLikelihood` (see there); hashable, one bank per value."""
 
-    >>> round(spread_tail(1e-5), 3), round(spread_tail(0.5), 3), spread_tail(1e-30) < 1.0
-    (0.5, 0.03, True)
+    level_alpha: float = 0.5
+    error_alpha: float = 0.01
+    z_half: float = 4.0
+    short_window: int = 10
+    long_alpha: float = 0.002
+    min_std: float = 0.01
+    novel_z: float = 6.0
+    peak_half_life: float = 2000.0
+    spatial_tolerance: float = 0.02
+    seasons: tuple[tuple[float, int], ...] = field(default=DEFAULT_SEASONS)
+    season_alpha: float = 0.3
+    refractory: int = 300
+    range_seconds: float = 86400.0
+    range_points: int = 2000
+    spatial_noise: float = 1.0
+    gate_power: float = 10.0
+    extreme_z: float = 500.0
+
+    def __post_init__(self) -> None:
+        seasons = tuple((float(p), int(b)) for p, b in self.seasons)
+        object.__setattr__(self, "seasons", seasons)
+
+    def changed(self) -> dict[str, Any]:
+        """The parameters that differ from the defaults (what a state records).
+
+        >>> RobustParams(z_half=3.0).changed()
+        {'z_half': 3.0}
+        """
+        default = RobustParams()
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
+
+
+class RobustBank(DetectorBank):
+    """The state of many ``robust_likelihood`` series of one parameter set, a row each.
+
+    Rows are handed out by :meth:`allocate` and returned by :meth:`release`; the arrays
+    grow by doubling, and a row's memory is first written when the row is handed out (the
+    untouched tail of a large array is not resident). :meth:`step` runs a batch of points of
+    any rows, in order, through compiled code.
+
+    Examples
+    --------
+    >>> bank = RobustBank(RobustParams())
+    >>> a, b = bank.allocate(), bank.allocate()
+    >>> rows = np.array([a, b] * 300)
+    >>> xs = np.array([10.0, 500.0] * 300)
+    >>> ts = np.repeat(np.arange(300) * 60.0, 2)
+    >>> _ = bank.step(rows, xs, ts)
+    >>> out = bank.step(np.array([a, b]), np.array([10.0, 5000.0]), ts[-2:] + 60)
+    >>> bool(out[0, 0] < 0.5 < out[1, 0]), out[:, 1].tolist()
+    (True, [10.0, 500.0])
     """
-    s = math.log(tail + 1e-300) / _LOG_FLOOR
-    if s <= 0.9:
-        return max(s, 0.0)
-    return 0.9 + 0.1 * math.tanh((s - 0.9) / 2.0)
 
+    def __init__(self, params: RobustParams, capacity: int = 1) -> None:
+        self.params = params
+        bins = [b for _, b in params.seasons]
+        self._profiles = len(bins)
+        self._width = kernel.state_columns(self._profiles, params.short_window)
+        self._n_buckets = sum(bins)
+        values = [0.0] * kernel.P_SEASONS
+        for index, value in (
+            (kernel.P_LEVEL_ALPHA, params.level_alpha),
+            (kernel.P_ERROR_ALPHA, params.error_alpha),
+            (kernel.P_Z_HALF, params.z_half),
+            (kernel.P_LONG_ALPHA, params.long_alpha),
+            (kernel.P_MIN_STD, params.min_std),
+            (kernel.P_NOVEL_Z, params.novel_z),
+            (kernel.P_PEAK_DECAY, 0.5 ** (1.0 / params.peak_half_life)),
+            (kernel.P_SPATIAL_TOLERANCE, params.spatial_tolerance),
+            (kernel.P_SEASON_ALPHA, params.season_alpha),
+            (kernel.P_RANGE_SECONDS, params.range_seconds),
+            (kernel.P_SPATIAL_NOISE, params.spatial_noise),
+            (kernel.P_GATE_POWER, params.gate_power),
+            (kernel.P_EXTREME_Z, params.extreme_z),
+            (kernel.P_SHORT_WINDOW, params.short_window),
+            (kernel.P_REFRACTORY, params.refractory),
+            (kernel.P_RANGE_POINTS, params.range_points),
+            (kernel.P_RING_AT, kernel.F_PROFILES + kernel.PROFILE_COLUMNS * self._profiles),
+            (kernel.P_PROFILES, self._profiles),
+        ):
+            values[index] = float(value)
+        offset = 0
+        for period, b in params.seasons:
+            values.extend((period, float(b), float(offset)))
+            offset += b
+        self.vector = np.array(values)
+        self._used = 0
+        self._free: list[int] = []
+        self.state = np.empty((max(capacity, 1), self._width))
+        self.buckets = np.empty((max(capacity, 1), self._n_buckets))
 
-MIN_PERIODS = 2
-"""Periods a profile must span before it may be trusted."""
+    @property
+    def capacity(self) -> int:
+        """Rows the arrays hold."""
+        return int(self.state.shape[0])
+
+    def __len__(self) -> int:
+        """Rows in use."""
+        return self._used - len(self._free)
+
+    def allocate(self) -> int:
+        """A fresh row."""
+        if self._free:
+            row = self._free.pop()
+        else:
+            if self._used == self.capacity:
+                self._grow(2 * self.capacity)
+            row = self._used
+            self._used += 1
+        self.state[row] = kernel.fresh_state(1, self._profiles, self.params.short_window)[0]
+        self.buckets[row] = math.nan
+        return row
+
+    def release(self, row: int) -> None:
+        """Hand a row back (its series is gone)."""
+        self._free.append(row)
+
+    def _grow(self, capacity: int) -> None:
+        state = np.empty((capacity, self._width))
+        buckets = np.empty((capacity, self._n_buckets))
+        state[: self._used] = self.state[: self._used]
+        buckets[: self._used] = self.buckets[: self._used]
+        self.state, self.buckets = state, buckets
+
+    def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        out = np.empty((rows.shape[0], 3))
+        kernel.step_many(
+            self.state,
+            self.buckets,
+            rows.astype(np.int64, copy=False),
+            xs.astype(np.float64, copy=False),
+            ts.astype(np.float64, copy=False),
+            self.vector,
+            out,
+        )
+        return out
+
+    def new_detector(self) -> RobustLikelihood:
+        return RobustLikelihood.view(self, self.allocate())
+
+    def step_one(self, row: int, x: float, t: float) -> tuple[float, float, float]:
+        """:meth:`step` for one point: ``(score, expected, scale)``."""
+        score, expected, scale = kernel.step_one(
+            self.state, self.buckets, int(row), float(x), float(t), self.vector
+        )
+        return score, expected, scale
+
+    def score(self, row: int, x: float, t: float) -> float:
+        """Score of ``x`` at ``t`` on one row, before it is learnt."""
+        return float(
+            kernel.score(self.state, self.buckets, int(row), float(x), float(t), self.vector)
+        )
+
+    def learn(self, row: int, x: float, t: float) -> None:
+        """Learn ``x`` at ``t`` on one row."""
+        kernel.learn(self.state, self.buckets, int(row), float(x), float(t), self.vector)
+
+    def expectation(self, row: int, t: float) -> Expectation | None:
+        """What one row expects at ``t`` (``None`` before two points)."""
+        if self.state[row, kernel.F_N] < 2:
+            return None
+        pred, err = kernel.best(self.state, self.buckets, int(row), float(t), self.vector)
+        return Expectation(float(pred), float(err) * kernel.EXPECTATION_SCALE)
+
+    def copy_row(self, source: RobustBank, source_row: int, row: int) -> None:
+        """Make ``row`` a copy of ``source_row`` of ``source`` (same parameters)."""
+        self.state[row] = source.state[source_row]
+        self.buckets[row] = source.buckets[source_row]
+
+    def row_state(self, row: int) -> tuple[bytes, bytes]:
+        """The bytes of one row: its state, then its buckets."""
+        return self.state[row].tobytes(), self.buckets[row].tobytes()
+
+    def load_row(self, row: int, state: bytes, buckets: bytes) -> None:
+        """Inverse of :meth:`row_state`."""
+        for target, data in ((self.state, state), (self.buckets, buckets)):
+            if len(data) != 8 * target.shape[1]:
+                raise ValueError(f"a row of {len(data)} bytes, expected {8 * target.shape[1]}")
+            target[row] = np.frombuffer(data, dtype=np.float64)
 
 
 class _Profile:
-    """A time-of-day (or time-of-week) profile over a deseasonalised level.
-
-    Additive Holt-Winters without trend, with buckets keyed by the timestamp rather than by
-    a point count, so that gaps and irregular sampling do not shift the season. One bit per
-    bucket says whether it has had a value yet.
-    """
+    """A seasonal profile as states of versions 1 and 2 pickled it (read and converted)."""
 
     __slots__ = ("alpha", "bins", "err", "level", "period", "seen", "t0", "t_last", "values")
-
-    def __init__(self, period: float, bins: int, alpha: float) -> None:
-        self.period = period
-        self.bins = bins
-        self.alpha = alpha
-        self.values = array("d", bytes(8 * bins))
-        self.seen = array("B", bytes((bins + 7) // 8))
-        self.level = math.nan
-        self.err = 0.0
-        self.t0 = math.nan
-        self.t_last = math.nan
-
-    def bucket(self, t: float) -> int:
-        return int((t % self.period) / self.period * self.bins) % self.bins
-
-    def has(self, b: int) -> bool:
-        """Whether bucket ``b`` has had a value."""
-        return bool(self.seen[b >> 3] >> (b & 7) & 1)
-
-    def ready(self, b: int) -> bool:
-        """Whether bucket ``b`` has data and the profile spans ``MIN_PERIODS`` periods."""
-        return self.t_last - self.t0 >= MIN_PERIODS * self.period and self.has(b)
-
-    def predict(self, b: int) -> float:
-        return self.level + self.values[b]
-
-    def learn(self, x: float, t: float, level_alpha: float, a: float, fallback_err: float) -> None:
-        b = self.bucket(t)
-        if math.isnan(self.level):
-            self.level = x
-            self.t0 = t
-        self.t_last = t
-        err = abs(x - self.predict(b)) if self.ready(b) else fallback_err
-        self.err += a * (err - self.err)
-        if self.has(b):
-            self.values[b] += self.alpha * (x - self.level - self.values[b])
-        else:
-            self.values[b] = x - self.level
-            self.seen[b >> 3] |= 1 << (b & 7)
-        self.level += level_alpha * (x - self.values[b] - self.level)
-
-    def __getstate__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
         counts = state[2]
@@ -94,15 +225,14 @@ class _Profile:
 
 
 _PROFILE_V1_SLOTS = ("alpha", "bins", "counts", "err", "level", "period", "t0", "t_last", "values")
-"""Layout of a profile in states of version 1 (migrated on load)."""
+"""Layout of a profile in states of version 1."""
 
-
-_TRANSIENT = frozenset({"_best_at", "_cache"})
-"""Slots of :class:`RobustLikelihood` that memoise within one point, not persisted."""
+_STATE_LAYOUT = 3
+"""First item of a pickled :class:`RobustLikelihood` (older ones pickled a dict)."""
 
 
 @register_detector("robust_likelihood")
-class RobustLikelihood(MetricDetector):
+class RobustLikelihood(BankedDetector):
     """Robust prediction error turned into an anomaly likelihood, with novelty checks.
 
     Online models predict the next value: an exponentially weighted level, and seasonal
@@ -132,7 +262,10 @@ class RobustLikelihood(MetricDetector):
     After any alert (score 0.5 or more), further likelihood and deviation alerts are lowered
     to 0.3 for ``refractory`` points: one alert per episode (spatial novelty and extreme
     deviations still count).
-    Memory is constant (about 4.8 KB pickled with the default profiles).
+    Memory is constant: about 4 KB per series with the default profiles. The state is one
+    row of a :class:`RobustBank`; a :class:`~detectors.metric.MetricMonitor` keeps every
+    series of one parameter set in one bank and runs a batch of points through one compiled
+    loop (:mod:`detectors.metric.robust_kernel`).
 
     Parameters
     ----------
@@ -179,220 +312,121 @@ class RobustLikelihood(MetricDetector):
     True
     """
 
-    __slots__ = (
-        "_avg_mean",
-        "_avg_peak",
-        "_avg_var",
-        "_best_at",
-        "_cache",
-        "_err_level",
-        "_hi",
-        "_level",
-        "_lo",
-        "_n",
-        "_peak_decay",
-        "_profiles",
-        "_quiet",
-        "_ring",
-        "_ring_i",
-        "_ring_sum",
-        "_t0",
-        "_z_peak",
-        "error_alpha",
-        "extreme_z",
-        "gate_power",
-        "level_alpha",
-        "long_alpha",
-        "min_std",
-        "novel_z",
-        "peak_half_life",
-        "range_points",
-        "range_seconds",
-        "refractory",
-        "season_alpha",
-        "seasons",
-        "short_window",
-        "spatial_noise",
-        "spatial_tolerance",
-        "z_half",
-    )
+    __slots__ = ("bank", "row")
+    bank: RobustBank
 
-    def __init__(
-        self,
-        *,
-        level_alpha: float = 0.5,
-        error_alpha: float = 0.01,
-        z_half: float = 4.0,
-        short_window: int = 10,
-        long_alpha: float = 0.002,
-        min_std: float = 0.01,
-        novel_z: float = 6.0,
-        peak_half_life: float = 2000.0,
-        spatial_tolerance: float = 0.02,
-        seasons: tuple[tuple[float, int], ...] = ((86400.0, 288), (604800.0, 168)),
-        season_alpha: float = 0.3,
-        refractory: int = 300,
-        range_seconds: float = 86400.0,
-        range_points: int = 2000,
-        spatial_noise: float = 1.0,
-        gate_power: float = 10.0,
-        extreme_z: float = 500.0,
-    ) -> None:
-        self.level_alpha = level_alpha
-        self.error_alpha = error_alpha
-        self.z_half = z_half
-        self.short_window = short_window
-        self.long_alpha = long_alpha
-        self.min_std = min_std
-        self.novel_z = novel_z
-        self.peak_half_life = peak_half_life
-        self.spatial_tolerance = spatial_tolerance
-        self.seasons = tuple((float(p), int(b)) for p, b in seasons)
-        self.season_alpha = season_alpha
-        self.refractory = refractory
-        self.range_seconds = range_seconds
-        self.range_points = range_points
-        self.spatial_noise = spatial_noise
-        self.gate_power = gate_power
-        self.extreme_z = extreme_z
-        self._t0 = 0.0
-        self._n = 0
-        self._level = 0.0
-        self._err_level = 0.0
-        self._lo = math.inf
-        self._hi = -math.inf
-        self._profiles = [_Profile(p, b, season_alpha) for p, b in self.seasons]
-        self._ring = array("d", bytes(8 * short_window))
-        self._ring_i = 0
-        self._ring_sum = 0.0
-        self._avg_mean = 0.0
-        self._avg_var = 0.0
-        self._avg_peak = 0.0
-        self._z_peak = 0.0
-        self._peak_decay = 0.5 ** (1.0 / peak_half_life)
-        self._quiet = 0
-        self._cache: tuple[float, float, float, float] | None = None
-        self._best_at: tuple[float, float, float] | None = None
+    def __init__(self, **params: Any) -> None:
+        self.bank = RobustBank(RobustParams(**params))
+        self.row = self.bank.allocate()
 
-    def _best(self, t: float) -> tuple[float, float]:
-        """Prediction and mean absolute error of the trusted model at time ``t``."""
-        # asked twice per point (score, then expectation) before the point is learnt
-        cached = self._best_at
-        if cached is not None and cached[0] == t:
-            return cached[1], cached[2]
-        pred, err = self._level, self._err_level
-        for profile in self._profiles:
-            b = profile.bucket(t)
-            if profile.err < err and profile.ready(b):
-                pred, err = profile.predict(b), profile.err
-        self._best_at = (t, pred, err)
-        return pred, err
+    @classmethod
+    def view(cls, bank: RobustBank, row: int) -> RobustLikelihood:
+        """The detector of row ``row`` of ``bank``."""
+        detector = cls.__new__(cls)
+        detector.bank, detector.row = bank, row
+        return detector
 
-    def _deviation(self, x: float, t: float) -> float:
-        """Absolute error of the trusted model in units of its mean absolute error."""
-        pred, scale = self._best(t)
-        floor = 1e-3 * max(abs(self._level), self._hi - self._lo, 1e-9)
-        return abs(x - pred) / max(scale, floor)
+    @property
+    def params(self) -> RobustParams:
+        """The parameters."""
+        return self.bank.params
 
-    def _evaluate(self, x: float, t: float) -> tuple[float, float]:
-        """Deviation and likelihood-and-novelty score (before the refractory rule)."""
-        cache = self._cache
-        if cache is not None and cache[0] == x and cache[1] == t:
-            return cache[2], cache[3]
-        z = self._deviation(x, t)
-        raw = z / (z + self.z_half)
-        avg = (self._ring_sum - self._ring[self._ring_i] + raw) / self.short_window
-        std = max(math.sqrt(self._avg_var), self.min_std)
-        score = spread_tail(0.5 * math.erfc((avg - self._avg_mean) / std / math.sqrt(2.0)))
-        if self._avg_peak > 0.0 and avg < self._avg_peak:
-            score *= (max(avg, 0.0) / self._avg_peak) ** self.gate_power
-        if z > self.novel_z and z > self._z_peak:
-            score = max(score, 1.0 - 0.5 * self._z_peak / z)
-        self._cache = (x, t, z, score)
-        return z, score
+    def bank_key(self) -> Hashable:
+        return ("robust_likelihood", self.bank.params)
 
-    def _range_known(self, t: float) -> bool:
-        """Whether the seen range is trusted: a day seen, or ``range_points`` values."""
-        return self._n >= self.range_points or t - self._t0 >= self.range_seconds
+    def new_bank(self) -> RobustBank:
+        return RobustBank(self.bank.params)
 
-    def _spatial(self, x: float, t: float) -> float:
-        """Spatial novelty score of ``x`` (0 when inside the seen range and its margin)."""
-        if self.spatial_tolerance <= 0 or self._hi <= self._lo or not self._range_known(t):
-            return 0.0
-        span = self._hi - self._lo
-        margin = max(self.spatial_tolerance * span, self.spatial_noise * self._err_level)
-        beyond = max(x - self._hi, self._lo - x)
-        return 0.9 + 0.1 * math.tanh(beyond / span) if beyond > margin else 0.0
+    def join(self, bank: DetectorBank) -> None:
+        if not isinstance(bank, RobustBank) or bank.params != self.bank.params:
+            raise ValueError("a robust_likelihood series joins a bank of its own parameters")
+        row = bank.allocate()
+        bank.copy_row(self.bank, self.row, row)
+        self.bank.release(self.row)
+        self.bank, self.row = bank, row
 
-    def _extreme(self, z: float) -> float:
-        """Score of an extreme deviation (0 below ``extreme_z`` or the recent peak)."""
-        if z < self.extreme_z or z <= self._z_peak or self._n * self.error_alpha < 1.0:
-            return 0.0
-        return 0.9 + 0.1 * (1.0 - self.extreme_z / z)
+    def leave(self) -> None:
+        self.bank.release(self.row)
 
     def score_one(self, x: float, t: float) -> float:
-        if self._n < self.short_window * 2:
-            return 0.0
-        z, score = self._evaluate(x, t)
-        if self._quiet > 0 and score >= 0.5:
-            score = 0.3
-        return max(score, self._spatial(x, t), self._extreme(z))
+        return self.bank.score(self.row, x, t)
 
     def learn_one(self, x: float, t: float) -> None:
-        n = self._n
-        if n == 0:
-            self._t0 = t
-            self._level = x
-            self._lo = self._hi = x
-        if n >= 2:
-            z, score = self._evaluate(x, t)
-        else:
-            z, score = 0.0, 0.0
-        self._cache = self._best_at = None
-        if n >= self.short_window * 2:
-            if score >= 0.5 or self._spatial(x, t) > 0.0:
-                self._quiet = self.refractory
-            elif self._quiet > 0:
-                self._quiet -= 1
-        trusted = n * self.error_alpha >= 1.0  # scales learnt: deviations mean something
-        if trusted:
-            self._z_peak = max(self._z_peak * self._peak_decay, z)
-        # long-run distribution of the short average of raw scores
-        raw = z / (z + self.z_half)
-        i = self._ring_i
-        self._ring_sum += raw - self._ring[i]
-        self._ring[i] = raw
-        self._ring_i = (i + 1) % self.short_window
-        if n >= self.short_window:
-            avg = self._ring_sum / self.short_window
-            a = self.long_alpha if n > 1.0 / self.long_alpha else 1.0 / (n + 1)
-            if trusted:
-                self._avg_peak = max(self._avg_peak * self._peak_decay, avg)
-            d = avg - self._avg_mean
-            self._avg_mean += a * d
-            self._avg_var = (1 - a) * (self._avg_var + a * d * d)
-        # the models and their mean absolute errors
-        a = self.error_alpha if n > 1.0 / self.error_alpha else 1.0 / (n + 1)
-        level_err = abs(x - self._level)
-        self._err_level += a * (level_err - self._err_level)
-        self._level += self.level_alpha * (x - self._level)
-        for profile in self._profiles:
-            profile.learn(x, t, self.level_alpha, a, 2.0 * level_err)
-        self._lo = min(self._lo, x)
-        self._hi = max(self._hi, x)
-        self._n = n + 1
+        self.bank.learn(self.row, x, t)
 
     def expectation(self, t: float) -> Expectation | None:
-        if self._n < 2:
-            return None
-        pred, err = self._best(t)
-        return Expectation(pred, err * 1.2533)
+        return self.bank.expectation(self.row, t)
 
-    def __getstate__(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__slots__ if k not in _TRANSIENT}
+    def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:
+        score, expected, scale = self.bank.step_one(self.row, x, t)
+        if math.isnan(expected):
+            return score, None
+        return score, Expectation(expected, scale)
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self._cache = self._best_at = None
-        self.extreme_z = 500.0  # states saved before the setting existed
-        for k, v in state.items():
-            setattr(self, k, v)
+    def __getstate__(self) -> tuple[object, ...]:
+        return (_STATE_LAYOUT, self.bank.params.changed(), *self.bank.row_state(self.row))
+
+    def __setstate__(self, state: object) -> None:
+        if isinstance(state, dict):  # versions 1 and 2: every slot by name
+            self.bank, self.row = _from_slots(state)
+            return
+        if not isinstance(state, tuple) or not state or state[0] != _STATE_LAYOUT:
+            raise ValueError("not a robust_likelihood state")
+        _, params, row_state, buckets = state
+        if not isinstance(params, dict) or not isinstance(row_state, bytes):
+            raise ValueError("not a robust_likelihood state")
+        if not isinstance(buckets, bytes):
+            raise ValueError("not a robust_likelihood state")
+        self.bank = RobustBank(RobustParams(**params))
+        self.row = self.bank.allocate()
+        self.bank.load_row(self.row, row_state, buckets)
+
+
+def _from_slots(old: dict[str, Any]) -> tuple[RobustBank, int]:
+    """A bank of one row from a state of version 1 or 2 (a dict of every slot)."""
+    names = {f.name for f in fields(RobustParams)}
+    params = replace(RobustParams(), **{k: v for k, v in old.items() if k in names})
+    bank = RobustBank(params)
+    row = bank.allocate()
+    state = bank.state[row]
+    for column, key in (
+        (kernel.F_T0, "_t0"),
+        (kernel.F_LEVEL, "_level"),
+        (kernel.F_ERR, "_err_level"),
+        (kernel.F_LO, "_lo"),
+        (kernel.F_HI, "_hi"),
+        (kernel.F_RING_SUM, "_ring_sum"),
+        (kernel.F_AVG_MEAN, "_avg_mean"),
+        (kernel.F_AVG_VAR, "_avg_var"),
+        (kernel.F_AVG_PEAK, "_avg_peak"),
+        (kernel.F_Z_PEAK, "_z_peak"),
+        (kernel.F_N, "_n"),
+        (kernel.F_RING_I, "_ring_i"),
+        (kernel.F_QUIET, "_quiet"),
+    ):
+        state[column] = old[key]
+    ring_at = int(bank.vector[kernel.P_RING_AT])
+    state[ring_at:] = np.frombuffer(old["_ring"], dtype=np.float64)
+    offset = 0
+    for p, profile in enumerate(old["_profiles"]):
+        base = kernel.F_PROFILES + kernel.PROFILE_COLUMNS * p
+        state[base + kernel.PF_LEVEL] = profile.level
+        state[base + kernel.PF_ERR] = profile.err
+        state[base + kernel.PF_T0] = profile.t0
+        state[base + kernel.PF_TLAST] = profile.t_last
+        values = np.frombuffer(profile.values, dtype=np.float64).copy()
+        bits = np.unpackbits(np.frombuffer(profile.seen, dtype=np.uint8), bitorder="little")
+        values[bits[: profile.bins] == 0] = math.nan
+        bank.buckets[row, offset : offset + profile.bins] = values
+        offset += profile.bins
+    return bank, row
+
+
+def warm_up() -> None:
+    """Load the compiled steps (compiling them on the first run) before they are needed."""
+    detector = RobustLikelihood()
+    detector.score_one(1.0, 0.0)
+    detector.expectation(0.0)
+    detector.learn_one(1.0, 0.0)
+    detector.step_one(1.0, 60.0)
+    detector.bank.step(np.array([detector.row]), np.array([1.0]), np.array([120.0]))

@@ -9,7 +9,6 @@ import pytest
 from detectors.anomaly import Direction
 from detectors.events import MetricEvent
 from detectors.metric import MetricDetectionConfig, MetricMonitor
-from detectors.metric.robust import RobustLikelihood
 
 Series = list[tuple[float, float]]
 
@@ -64,17 +63,3 @@ def test_cpu_jump_scores_above_the_threshold() -> None:
     scores = [monitor.score(MetricEvent(t, "carts", "cpu", x, "node-1")) for t, x in points]
     assert scores[300] >= MetricDetectionConfig().threshold
     assert max(scores[150:300]) < MetricDetectionConfig().threshold
-
-
-def test_state_saved_before_the_extreme_rule_restores_with_it() -> None:
-    points = cpu_series(5, 300, shifted=5)
-    detector = RobustLikelihood()
-    for t, x in points[:300]:
-        detector.score_one(x, t)
-        detector.learn_one(x, t)
-    state = detector.__getstate__()
-    del state["extreme_z"]  # as pickled before the setting existed
-    restored = RobustLikelihood.__new__(RobustLikelihood)
-    restored.__setstate__(state)
-    t, x = points[300]
-    assert restored.score_one(x, t) == detector.score_one(x, t) >= 0.9
