@@ -274,13 +274,14 @@ class Pipeline:
             if key not in known:
                 self._resume_series(key)
                 known[key] = partition
-            anomaly = self.metrics.process(event)
-            if anomaly is not None:
-                found.append(anomaly)
-            if self.forecasts.config.rules or self.forecasts.config.burn_rates:
+        found.extend(self.metrics.process_many(events))
+        if self.forecasts.config.rules or self.forecasts.config.burn_rates:
+            for event in events:
                 found.extend(self.forecasts.process(event))
-            feed.append(event)
-            self.window.observe(event)
+        feed.extend(events)
+        observe = self.window.observe
+        for event in events:
+            observe(event)
         if events:
             self.clock.observe(f"metrics/{partition}", max(e.timestamp for e in events))
         await self._publish_anomalies(found)

@@ -8,6 +8,7 @@ import logging
 
 import faust
 
+from detectors.metric import warm_up
 from streams.app import create_app
 from streams.config import Settings
 from streams.topics import ensure_topics
@@ -28,6 +29,7 @@ def run_worker(settings: Settings) -> int:
         logging.getLogger(__name__).info("created topics: %s", ", ".join(created))
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
+    warm_up()  # compiled detector code loads now, not on the first batch
     gc.collect()
     gc.freeze()  # start-up objects (modules, settings, the app) are never collected
     gc.set_threshold(*GC_THRESHOLDS)
