@@ -178,17 +178,21 @@ class Pipeline:
         """Decode records in order; dead-letter what is bad, count and return the rest."""
         events: list[E] = []
         for record in records:
-            origin = Origin(topic, partition, record.offset)
             try:
                 decoded = decode(record)
             except DecodeError as exc:
+                origin = Origin(topic, partition, record.offset)
                 letter = DeadLetter.from_error(origin, exc, record.value or b"", key=record.key)
                 await self._dead_letter(letter)
                 continue
             for err in decoded.errors:
                 await self._dead_letter(
                     DeadLetter.from_error(
-                        origin, err.error, err.raw, index=err.index, key=record.key
+                        Origin(topic, partition, record.offset),
+                        err.error,
+                        err.raw,
+                        index=err.index,
+                        key=record.key,
                     )
                 )
             events.extend(decoded.events)

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.contract import decode_logs, decode_metrics, parse_timestamp
+from ingest.contract import (
+    checked_metric_from_obj,
+    decode_logs,
+    decode_metrics,
+    metric_from_obj,
+    parse_timestamp,
+)
 from ingest.exceptions import DecodeError, Reason
 
 METRIC = {"timestamp": 1_700_000_000, "service": "api", "metric": "latency_ms", "value": 12.5}
@@ -174,3 +180,40 @@ def test_arbitrary_json_only_raises_decode_error(value: object) -> None:
     for decode in (decode_metrics, decode_logs):
         with contextlib.suppress(DecodeError):
             decode(payload)
+
+
+near_metrics = st.fixed_dictionaries(
+    {},
+    optional={
+        "timestamp": st.one_of(
+            st.floats(-1.0, 2e10, allow_nan=False),
+            st.integers(-1, 2**62),
+            st.sampled_from(["2023-11-14T22:13:20Z", "x", True]),
+        ),
+        "service": st.one_of(st.sampled_from(["api", "", "db"]), st.integers(0, 3), st.none()),
+        "metric": st.one_of(st.sampled_from(["cpu", "", "p99"]), st.none(), st.booleans()),
+        "value": st.one_of(
+            st.floats(allow_nan=False), st.integers(-(2**63), 2**63 - 1), st.none(), st.text()
+        ),
+        "host": st.one_of(st.sampled_from(["h1", ""]), st.none(), st.integers(0, 2)),
+        "instance": st.one_of(st.sampled_from(["i1", ""]), st.none()),
+        "labels": st.one_of(
+            st.none(),
+            st.dictionaries(st.sampled_from("abc"), st.one_of(st.text(max_size=3), st.integers())),
+            st.lists(st.text(max_size=3), max_size=2),
+        ),
+    },
+)
+
+
+@given(near_metrics)
+def test_the_quick_path_gives_what_the_field_by_field_checks_give(obj: dict[str, object]) -> None:
+    try:
+        expected: object = checked_metric_from_obj(obj)
+    except DecodeError as exc:
+        expected = exc.reason
+    try:
+        got: object = metric_from_obj(obj)
+    except DecodeError as exc:
+        got = exc.reason
+    assert got == expected
