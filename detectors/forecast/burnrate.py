@@ -136,6 +136,17 @@ class BurnRateTracker:
         delta = event.value - previous[1]
         return delta if delta >= 0 else max(event.value, 0.0)
 
+    def forget_series(self, before: float) -> bool:
+        """Drop the counter baselines of series last seen before ``before`` (event time).
+
+        A series that comes back afterwards starts a new baseline: its first sample adds
+        nothing. Returns whether anything was dropped.
+        """
+        gone = [k for k, (t, _) in self.last_values.items() if t < before]
+        for key in gone:
+            del self.last_values[key]
+        return bool(gone)
+
     def _close(self) -> None:
         assert self.bucket is not None
         base_err = self.cum_err[-1] if self.cum_err else 0.0

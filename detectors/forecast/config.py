@@ -237,10 +237,22 @@ class BurnRateRule(BaseModel, frozen=True, extra="forbid"):
 
 
 class ForecastConfig(BaseModel, frozen=True, extra="forbid"):
-    """Settings of :class:`detectors.forecast.ForecastMonitor`."""
+    """Settings of :class:`detectors.forecast.ForecastMonitor`.
+
+    Parameters
+    ----------
+    rules
+        Forecast rules.
+    burn_rates
+        SLO burn-rate rules.
+    idle_eviction_seconds
+        A forecast series not seen for this long (in event time) is dropped by
+        ``evict_idle``; an SLO tracker is kept for at least its rule's longest window.
+    """
 
     rules: list[ForecastRule] = Field(default_factory=list)
     burn_rates: list[BurnRateRule] = Field(default_factory=list)
+    idle_eviction_seconds: float = Field(default=6 * 3600.0, gt=0.0)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ForecastConfig:

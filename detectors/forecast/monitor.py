@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -13,10 +15,18 @@ from detectors.forecast.config import BurnRateRule, ForecastConfig, ForecastRule
 from detectors.forecast.exceptions import StateError
 from detectors.forecast.predictor import CrossingPredictor
 
-Route = tuple[str, str, str | None, Labels]
 STATE_VERSION = 1
 _FORECAST = "forecast"
 _SLO = "slo"
+
+
+@dataclass(slots=True)
+class _Route:
+    """The states one series feeds (cached per series), and when it last fed them."""
+
+    forecasts: list[tuple[ForecastRule, str]]
+    slos: list[tuple[BurnRateRule, bool, bool, str, Labels]]  # rule, is_error, is_total, key, group
+    last_seen: float
 
 
 class ForecastMonitor:
@@ -26,7 +36,10 @@ class ForecastMonitor:
     time order). It returns the anomalies to publish: ``predicted`` / ``withdrawn`` crossing
     predictions (``kind=PREDICTED``) and ``firing`` / ``resolved`` burn-rate alerts
     (``kind=METRIC``, signal ``slo:<rule>``). Persist :meth:`dirty_states` (e.g. into a
-    changelogged table) and feed them back to :meth:`restore` after a restart.
+    changelogged table) and feed them back to :meth:`restore` after a restart: before
+    processing an event, restore the keys :meth:`unloaded_keys` names, so that states are
+    read back lazily, when their series come back. Call :meth:`evict_idle` from time to time
+    to drop the states of series that went away.
 
     Parameters
     ----------
@@ -55,49 +68,109 @@ class ForecastMonitor:
         self.config = config
         self._rules = {r.name: r for r in config.rules}
         self._slos = {r.name: r for r in config.burn_rates}
-        self._routes: dict[Route, list[tuple[ForecastRule, str]]] = {}
+        idle = config.idle_eviction_seconds
+        # A tracker's longest window must run empty before its history stops mattering.
+        self._tracker_idle = {r.name: max(idle, r.longest_seconds) for r in config.burn_rates}
+        self._routes: dict[str, _Route] = {}
         self._predictors: dict[str, CrossingPredictor] = {}
         self._trackers: dict[str, BurnRateTracker] = {}
+        self._last_seen: dict[str, float] = {}  # state key -> latest event time
         self._dirty: set[str] = set()
 
     def process(self, event: MetricEvent) -> list[Anomaly]:
         """Learn one sample; returns the anomalies it opened, moved, withdrew or resolved."""
         out: list[Anomaly] = []
-        for rule, key in self._forecast_rules(event):
+        route = self._route(event)
+        now = event.timestamp
+        if now > route.last_seen:
+            route.last_seen = now
+        seen = self._last_seen
+        for rule, key in route.forecasts:
             predictor = self._predictors.get(key)
             if predictor is None:
                 predictor = self._predictors[key] = CrossingPredictor(rule, event)
             anomaly = predictor.process(event)
             self._dirty.add(key)
+            if seen.get(key, -math.inf) < now:
+                seen[key] = now
             if anomaly is not None:
                 out.append(anomaly)
-        for slo in self.config.burn_rates:
-            is_error, is_total = rule_matches(slo, event)
-            if not (is_error or is_total):
-                continue
-            labels = group_labels(slo, event.labels)
-            key = f"{_SLO}|{slo.name}|{event.service}|{_label_text(labels)}"
+        for slo, is_error, is_total, key, labels in route.slos:
             tracker = self._trackers.get(key)
             if tracker is None:
                 tracker = self._trackers[key] = BurnRateTracker(slo, event.service, labels)
             alert = tracker.process(event, is_error=is_error, is_total=is_total)
             self._dirty.add(key)
+            if seen.get(key, -math.inf) < now:
+                seen[key] = now
             if alert is not None:
                 out.append(alert)
         return out
 
-    def _forecast_rules(self, event: MetricEvent) -> list[tuple[ForecastRule, str]]:
-        """The rules that select the event's series, with their state keys (cached)."""
-        route = (event.service, event.metric, event.host, event.labels)
-        rules = self._routes.get(route)
-        if rules is None:
-            rules = [
+    def _route(self, event: MetricEvent) -> _Route:
+        """The rules the event's series feeds, with their state keys (cached per series)."""
+        route = self._routes.get(event.series_key)
+        if route is None:
+            forecasts = [
                 (r, f"{_FORECAST}|{r.name}|{event.series_key}")
                 for r in self.config.rules
                 if r.matches(event.service, event.metric, event.labels)
             ]
-            self._routes[route] = rules
-        return rules
+            slos = []
+            for slo in self.config.burn_rates:
+                is_error, is_total = rule_matches(slo, event)
+                if is_error or is_total:
+                    labels = group_labels(slo, event.labels)
+                    key = f"{_SLO}|{slo.name}|{event.service}|{_label_text(labels)}"
+                    slos.append((slo, is_error, is_total, key, labels))
+            route = self._routes[event.series_key] = _Route(forecasts, slos, event.timestamp)
+        return route
+
+    def unloaded_keys(self, event: MetricEvent) -> list[str]:
+        """State keys that :meth:`process` would touch for ``event`` and that are not in memory.
+
+        A caller that persists states restores these (if it has them) before processing the
+        event, so that a restarted worker resumes every predictor and tracker it had, each
+        the first time one of its series comes back.
+        """
+        route = self._route(event)
+        return [k for _, k in route.forecasts if k not in self._predictors] + [
+            k for _, _, _, k, _ in route.slos if k not in self._trackers
+        ]
+
+    def state_keys(self) -> list[str]:
+        """Keys of the predictors and trackers currently kept."""
+        return [*self._predictors, *self._trackers]
+
+    def evict_idle(self, now: float) -> list[str]:
+        """Drop the states whose series have not been seen for a while before ``now``.
+
+        ``now`` is in event time (epoch seconds). A predictor goes after
+        ``idle_eviction_seconds`` without a sample; a burn-rate tracker after that or its
+        rule's longest window, whichever is longer: by then every window of the tracker is
+        empty, so its alert would resolve on the next sample anyway. Within the trackers that
+        stay, the counter baselines of series gone for ``idle_eviction_seconds`` are dropped.
+        A state restored but not processed since counts as seen at its first call.
+
+        Returns the evicted keys, so that the caller can delete their checkpoints.
+        """
+        idle = self.config.idle_eviction_seconds
+        seen = self._last_seen
+        gone = [k for k in self._predictors if seen.setdefault(k, now) < now - idle]
+        for key, tracker in self._trackers.items():
+            if seen.setdefault(key, now) < now - self._tracker_idle[tracker.rule.name]:
+                gone.append(key)
+            elif tracker.forget_series(now - idle):
+                self._dirty.add(key)
+        for key in gone:
+            self._predictors.pop(key, None)
+            self._trackers.pop(key, None)
+            del seen[key]
+            self._dirty.discard(key)
+        stale = [s for s, route in self._routes.items() if route.last_seen < now - idle]
+        for series in stale:
+            del self._routes[series]
+        return gone
 
     def predictions(self) -> list[tuple[str, float | None]]:
         """Open predictions as ``(state key, expected crossing time)``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -12,6 +13,7 @@ from detectors.events import MetricEvent
 from detectors.forecast import (
     SRE_WORKBOOK_WINDOWS,
     BurnRateRule,
+    BurnWindow,
     ForecastConfig,
     ForecastMonitor,
 )
@@ -146,13 +148,88 @@ def test_state_round_trip_keeps_the_alert() -> None:
     whole = run(ForecastMonitor(config), events)
     assert any(a.details["phase"] == "firing" for a in whole)
     first = ForecastMonitor(config)
-    cut = len(events) // 2 + 1000
+    cut = len(events) * 3 // 4  # at 3 h, the alert is firing
     before = run(first, events[:cut])
+    assert any(a.details["phase"] == "firing" for a in before)
     second = ForecastMonitor(config)
     for key, state in first.dirty_states():
         second.restore(key, state)
     after = run(second, events[cut:])
     assert [a.to_dict() for a in before + after] == [a.to_dict() for a in whole]
+
+
+def two_services(hours: float) -> list[MetricEvent]:
+    """checkout burns budget fast from 2 h to 3.5 h, pay stays healthy; in time order."""
+    checkout = counters(lambda t: 0.03 if 2 * HOUR <= t < 3.5 * HOUR else 0.0, hours=hours, rps=5)
+    pay = [
+        MetricEvent(e.timestamp, "pay", e.metric, e.value, e.host)
+        for e in counters(lambda _: 0.0002, hours=hours, rps=5, seed=1)
+    ]
+    return sorted(checkout + pay, key=lambda e: e.timestamp)
+
+
+def test_trackers_restored_lazily_give_the_alerts_of_an_uninterrupted_run() -> None:
+    events = two_services(hours=4)
+    config = ForecastConfig(burn_rates=[slo(service="*")])
+    uninterrupted = ForecastMonitor(config)
+    whole = run(uninterrupted, events)
+    assert [a.details["phase"] for a in whole] == ["firing", "resolved"]
+
+    first = ForecastMonitor(config)
+    store: dict[str, bytes] = {}
+    cut = len(events) * 11 // 16  # at 2.75 h, while the alert is firing
+    before: list[Anomaly] = []
+    for i, event in enumerate(events[:cut]):
+        before += first.process(event)
+        if i % 500 == 0:  # checkpoints now and then, and once more on a clean stop
+            store.update(first.dirty_states())
+    store.update(first.dirty_states())
+    assert sorted(store) == [
+        "slo|checkout-availability|checkout|",
+        "slo|checkout-availability|pay|",
+    ]
+
+    second = ForecastMonitor(config)
+    after: list[Anomaly] = []
+    for event in events[cut:]:
+        for key in second.unloaded_keys(event):
+            if key in store:
+                second.restore(key, store.pop(key))
+        after += second.process(event)
+    assert store == {}  # every tracker came back
+    assert [a.details["phase"] for a in before] == ["firing"]
+    assert [a.to_dict() for a in before + after] == [a.to_dict() for a in whole]
+    assert sorted(second.state_keys()) == sorted(uninterrupted.state_keys())
+    # without its history, a restarted tracker would never resolve the alert it raised
+    assert [a.details["phase"] for a in run(ForecastMonitor(config), events[cut:])] != ["resolved"]
+
+
+def test_idle_trackers_are_evicted_once_their_longest_window_is_empty() -> None:
+    window = BurnWindow(long_seconds=2 * HOUR, short_seconds=300, burn_rate=14.4, severity="page")
+    config = ForecastConfig(
+        burn_rates=[slo(service="*", windows=[window])], idle_eviction_seconds=HOUR
+    )
+    monitor = ForecastMonitor(config)
+    events = two_services(hours=5)
+    stop = T0 + 10 * 60  # checkout stops reporting; pay's host "a" stops at 1 h
+    kept = [
+        e
+        for e in events
+        if (e.service == "pay" and (e.host == "b" or e.timestamp < T0 + HOUR)) or e.timestamp < stop
+    ]
+    last = kept[-1].timestamp
+    run(monitor, [e for e in kept if e.timestamp <= stop + HOUR * 1.5])
+    checkout, pay = "slo|checkout-availability|checkout|", "slo|checkout-availability|pay|"
+    assert monitor.unloaded_keys(events[0]) == []
+    assert monitor.evict_idle(stop + 1.5 * HOUR) == []  # idle > idle_eviction, < 2 h window
+    run(monitor, [e for e in kept if e.timestamp > stop + HOUR * 1.5])
+    assert monitor.evict_idle(last) == [checkout]
+    assert monitor.state_keys() == [pay]
+    states = dict(monitor.dirty_states())
+    assert list(states) == [pay]  # an evicted tracker is no longer written
+    baselines = orjson.loads(states[pay])["state"]["last_values"]
+    assert list(baselines) == ["pay|http_requests_total|host=b", "pay|http_errors_total|host=b"]
+    assert monitor.unloaded_keys(events[0]) == [checkout]  # it would start afresh
 
 
 def test_rule_defaults_and_validation() -> None:

@@ -202,6 +202,29 @@ def test_state_round_trip_gives_identical_predictions() -> None:
     assert [a.to_dict() for a in before + after] == [a.to_dict() for a in whole]
 
 
+def test_idle_series_are_evicted_and_returned_the_others_kept() -> None:
+    config = ForecastConfig(rules=[disk_rule()], idle_eviction_seconds=2 * HOUR)
+    monitor = ForecastMonitor(config)
+    t0 = 1_700_000_000.0
+    for i in range(600):  # db-2 stops after an hour, db-1 goes on for ten
+        t = t0 + i * STEP
+        hosts = ("db-1", "db-2") if i < 60 else ("db-1",)
+        for host in hosts:
+            monitor.process(MetricEvent(t, "db", "disk_used_ratio", 0.5, host=host))
+        monitor.process(MetricEvent(t, "web", "cpu", 0.5))  # routed to no rule
+    kept, idle = (f"forecast|disk-full|db|disk_used_ratio|host={h}" for h in ("db-1", "db-2"))
+    now = t0 + 599 * STEP
+    assert monitor.evict_idle(t0 + 2.5 * HOUR) == []  # db-2 idle for 1.5 h only
+    assert monitor.evict_idle(now) == [idle]
+    assert monitor.state_keys() == [kept]
+    assert [key for key, _ in monitor.dirty_states()] == [kept]
+    assert sorted(monitor._routes) == sorted(  # the route cache forgets db-2 too
+        ["db|disk_used_ratio|host=db-1", "web|cpu"]
+    )
+    back = MetricEvent(now + STEP, "db", "disk_used_ratio", 0.5, host="db-2")
+    assert monitor.unloaded_keys(back) == [idle]
+
+
 def test_restore_rejects_bad_states() -> None:
     monitor = ForecastMonitor(ForecastConfig(rules=[disk_rule()]))
     with pytest.raises(StateError):
