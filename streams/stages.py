@@ -143,6 +143,10 @@ class Pipeline:
         # must be fed up to the same event time.
         self._engine_feed: dict[int, deque[MetricEvent]] = {}
         self._series_partition: dict[str, int] = {}
+        # Forecast and SLO states by the input partition they are fed from. A burn-rate
+        # tracker sums the series of one service, which share a partition when the input is
+        # keyed by service (as recommended); its checkpoint follows them.
+        self._forecast_partition: dict[str, int] = {}
         self._service_partition: dict[str, int] = {}
         self._log_seen: dict[str, tuple[float, float]] = {}  # service -> (event time, wall)
         self._engine_partition: int | None = None
@@ -257,14 +261,17 @@ class Pipeline:
                 SERIES_RESTORED.inc()
             except MetricStateError as exc:
                 log.warning("series %s starts afresh: unreadable checkpoint (%s)", key, exc)
-        for rule in self.settings.detection.forecast.rules:
-            fkey = f"forecast|{rule.name}|{key}"
-            state = self.checkpoints.get("forecast", fkey)
-            if state is not None:
-                try:
-                    self.forecasts.restore(fkey, state)
-                except ForecastStateError as exc:
-                    log.warning("forecast %s starts afresh: %s", fkey, exc)
+
+    def _resume_forecast(self, key: str, partition: int) -> None:
+        """Restore a predictor or burn-rate tracker before its first event since it was
+        last in memory; its checkpoints go to ``partition``, the input it is fed from."""
+        state = self.checkpoints.get("forecast", key)
+        if state is not None:
+            try:
+                self.forecasts.restore(key, state)
+            except ForecastStateError as exc:
+                log.warning("forecast %s starts afresh: %s", key, exc)
+        self._forecast_partition[key] = partition
 
     async def on_metrics(self, events: Sequence[MetricEvent], partition: int) -> None:
         """Valid metric events, in order: detect, forecast, remember for ranking."""
@@ -279,9 +286,12 @@ class Pipeline:
                 self._resume_series(key)
                 known[key] = partition
         found.extend(self.metrics.process_many(events))
-        if self.forecasts.config.rules or self.forecasts.config.burn_rates:
+        forecasts = self.forecasts
+        if forecasts.config.rules or forecasts.config.burn_rates:
             for event in events:
-                found.extend(self.forecasts.process(event))
+                for fkey in forecasts.unloaded_keys(event):
+                    self._resume_forecast(fkey, partition)
+                found.extend(forecasts.process(event))
         feed.extend(events)
         observe = self.window.observe
         for event in events:
@@ -429,6 +439,10 @@ class Pipeline:
             partition = self._series_partition.pop(key, None)
             if partition is not None:
                 self.checkpoints.delete("metrics", key, partition)
+        for key in self.forecasts.evict_idle(now):
+            partition = self._forecast_partition.pop(key, None)
+            if partition is not None:
+                self.checkpoints.delete("forecast", key, partition)
         stats = self.metrics.stats
         SERIES_TRACKED.set(stats.series)
         if stats.rejected_by_cap > self._rejected_seen:
@@ -504,8 +518,7 @@ class Pipeline:
         for service, state in self.logs.dirty_states():
             self.checkpoints.put("logs", service, state, self._service_partition.get(service, 0))
         for key, state in self.forecasts.dirty_states():
-            series = key.split("|", 2)[-1]
-            self.checkpoints.put("forecast", key, state, self._series_partition.get(series, 0))
+            self.checkpoints.put("forecast", key, state, self._forecast_partition.get(key, 0))
 
     def _write_series_checkpoints(self, limit: int | None = None) -> None:
         queue = self._checkpoint_queue
