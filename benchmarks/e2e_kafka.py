@@ -25,8 +25,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.config import LocalKafkaSettings
 from streams.localkafka import LocalKafka, broker_answers
+from streams.worker import subprocess_env
 
-TOPIC_ROLES = ("metrics", "logs", "anomalies", "incidents", "actions", "deadletter", "control")
 PRODUCE_WINDOW = 5000
 
 
@@ -184,20 +184,13 @@ class WorkerUnderTest:
         return self.overrides.get(key, f"{self.prefix}.{role}")
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-        env.update(
-            {
-                "AIOPS_KAFKA_BOOTSTRAP": self.bootstrap,
-                "AIOPS_WORKER__APP_ID": self.prefix,
-                "AIOPS_WORKER__WEB_PORT": str(self.web_port),
-                "AIOPS_WORKER__DATADIR": str(self.workdir / f"data-{self.prefix}"),
-                "AIOPS_WORKER__LOG_LEVEL": "warning",
-            }
+        return subprocess_env(
+            bootstrap=self.bootstrap,
+            app_id=self.prefix,
+            web_port=self.web_port,
+            datadir=self.workdir / f"data-{self.prefix}",
+            overrides=self.overrides,
         )
-        for role in TOPIC_ROLES:
-            env[f"AIOPS_TOPICS__{role.upper()}"] = f"{self.prefix}.{role}"
-        env.update(self.overrides)
-        return env
 
     @property
     def log_path(self) -> Path:

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import faust
 import orjson
+from aiokafka.partitioner import DefaultPartitioner
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
@@ -177,11 +178,23 @@ class TableCheckpoints:
 
 class KeyPartitionedTable(MutableMapping[str, bytes]):
     """A Faust table written from outside stream iteration (e.g. after ``stream.take``):
-    each change goes to the changelog partition the producer picks from the key, which is
-    the partition of the same key on a topic with as many partitions."""
+    each change goes to the changelog partition the producer's default partitioner picks
+    from the key, which is the partition of the same key on a topic with as many partitions.
+
+    The partition is computed from the table's partition count, not left to Faust: Faust
+    would take the count from the producer's metadata, and a broker that has just started
+    may not list the changelog topic there yet (the write then fails with a ``TypeError``).
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._partitions = list(range(table.partitions))
+
+    def partition(self, key: str) -> int:
+        """The changelog partition of ``key``, hashed as the table serializes it."""
+        topic = self.table.changelog_topic
+        wire_key, _ = topic.prepare_key(key, self.table.key_serializer, None, {})
+        return int(DefaultPartitioner()(wire_key, self._partitions, self._partitions))
 
     def __getitem__(self, key: str) -> bytes:
         value = self.table.data[key]
@@ -191,11 +204,11 @@ class KeyPartitionedTable(MutableMapping[str, bytes]):
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self.table.data[key] = value
-        self.table.send_changelog(None, key, value)
+        self.table.send_changelog(self.partition(key), key, value)
 
     def __delitem__(self, key: str) -> None:
         del self.table.data[key]
-        self.table.send_changelog(None, key, None)
+        self.table.send_changelog(self.partition(key), key, None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.table.data)

@@ -3,6 +3,14 @@
 - **A short fetch wait.** Faust's driver hard-codes ``fetch_max_wait_ms=1500`` for the
   worker's consumer: a partition with little traffic is then read in 1.5 s steps, which is
   most of the latency from a sample to its anomaly. Here it is ``worker.fetch_max_wait_ms``.
+- **No idle worker when topics are not yet in the broker's metadata.** Faust's assignor
+  skips the subscribed topics that the group leader's metadata does not list ("Ignoring
+  missing topic"), and aiokafka reconsiders the assignment only when its metadata changes,
+  which it refreshes every five minutes unless something forces it. A broker that has just
+  started can answer metadata requests seconds before it lists topics that were created on
+  it, so a worker started with it got no partition at all for five minutes. After such an
+  assignment, the consumer refreshes its metadata until every subscribed topic is listed;
+  the group then rebalances (:func:`refresh_until_known`).
 - **Record batches for the input topics.** Faust hands every record to its streams one by
   one, at a cost of about 200 µs of CPU per record (a task per delivery, stream and ack
   bookkeeping): ten times the work of detecting on one sample. For the topics named in
@@ -17,6 +25,8 @@ The URL scheme is ``aiops://``, registered as a Faust transport entry point.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -28,9 +38,12 @@ from mode.utils.futures import notify
 
 from streams.records import InputRecord
 
+log = logging.getLogger(__name__)
+
 DEFAULT_FETCH_MAX_WAIT_MS = 100
 BATCH_MAX_RECORDS = 500
 BATCH_MAX_BYTES = 1_048_576
+UNKNOWN_TOPIC_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +101,61 @@ def chunk_records(records: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield chunk
 
 
+def unknown_topics(consumer: Any) -> set[str]:
+    """The subscribed topics of which an aiokafka consumer's metadata lists no partition."""
+    return {topic for topic in consumer.subscription() if not consumer.partitions_for_topic(topic)}
+
+
+async def refresh_until_known(consumer: Any) -> None:
+    """Refresh an aiokafka consumer's metadata until it lists every subscribed topic.
+
+    The group leader's coordinator compares each metadata update with the partition counts
+    it assigned from, and asks the group to rebalance when they differ: the refresh is all
+    it takes for the missing topics to be assigned.
+    """
+    missing = unknown_topics(consumer)
+    if not missing:
+        return
+    log.warning(
+        "partitions were assigned while the broker's metadata did not list %s yet; "
+        "refreshing it until it does, then the group rebalances",
+        ", ".join(sorted(missing)),
+    )
+    attempt = 0
+    while missing:
+        await consumer._client.force_metadata_update()
+        missing = unknown_topics(consumer)
+        if missing:
+            await asyncio.sleep(UNKNOWN_TOPIC_RETRY_S[min(attempt, len(UNKNOWN_TOPIC_RETRY_S) - 1)])
+            attempt += 1
+    log.info("the broker's metadata lists every subscribed topic")
+
+
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Consumer thread whose worker consumer waits at most ``fetch_max_wait_ms``."""
+    """Consumer thread whose worker consumer waits at most ``fetch_max_wait_ms``, and
+    that refreshes its metadata after an assignment made without some of its topics."""
+
+    _metadata_refresh: asyncio.Task[None] | None = None
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         wait = getattr(self.app, "aiops_fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS)
         consumer._fetch_max_wait_ms = int(wait)  # read when the consumer starts
         return consumer
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        # Runs on the consumer's own loop, before Faust takes the assignment over (which can
+        # take long: table recovery), so the refresh starts at once.
+        refresh = self._metadata_refresh
+        consumer = self._ensure_consumer()
+        if (refresh is None or refresh.done()) and unknown_topics(consumer):
+            self._metadata_refresh = asyncio.ensure_future(refresh_until_known(consumer))
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def on_thread_stop(self) -> None:
+        if self._metadata_refresh is not None:
+            self._metadata_refresh.cancel()
+        await super().on_thread_stop()
 
 
 class Consumer(faust_aiokafka.Consumer):

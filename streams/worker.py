@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
 
 import faust
 
@@ -18,6 +21,43 @@ from streams.topics import ensure_topics
 # full passes walk so much, that at 100,000 series a quarter of the CPU went to it, with
 # pauses of 0.7 s. The pipeline creates few reference cycles, so collecting rarely is safe.
 GC_THRESHOLDS = (100_000, 50, 100)
+
+TOPIC_ROLES = ("metrics", "logs", "anomalies", "incidents", "actions", "deadletter", "control")
+
+
+def subprocess_env(
+    *,
+    bootstrap: str,
+    app_id: str,
+    web_port: int,
+    datadir: Path,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of an ``aiops worker`` subprocess of its own, as tests and benchmarks
+    start them: this process's environment without its ``AIOPS_*`` settings, the worker's
+    topics named ``<app_id>.<role>``, warnings only, then ``overrides``.
+
+    >>> env = subprocess_env(
+    ...     bootstrap="127.0.0.1:9092", app_id="t-1", web_port=6066, datadir=Path("/tmp/t-1"),
+    ...     overrides={"AIOPS_WORKER__LOG_LEVEL": "info"},
+    ... )
+    >>> env["AIOPS_TOPICS__METRICS"], env["AIOPS_WORKER__LOG_LEVEL"]
+    ('t-1.metrics', 'info')
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
+    env.update(
+        {
+            "AIOPS_KAFKA_BOOTSTRAP": bootstrap,
+            "AIOPS_WORKER__APP_ID": app_id,
+            "AIOPS_WORKER__WEB_PORT": str(web_port),
+            "AIOPS_WORKER__DATADIR": str(datadir),
+            "AIOPS_WORKER__LOG_LEVEL": "warning",
+        }
+    )
+    for role in TOPIC_ROLES:
+        env[f"AIOPS_TOPICS__{role.upper()}"] = f"{app_id}.{role}"
+    env.update(overrides or {})
+    return env
 
 
 def run_worker(settings: Settings) -> int:

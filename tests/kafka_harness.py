@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.config import LocalKafkaSettings
 from streams.localkafka import LocalKafka, broker_answers
+from streams.worker import TOPIC_ROLES, subprocess_env
 
 
 @dataclass
@@ -67,24 +68,16 @@ class WorkerProcess:
 
     @property
     def topics(self) -> dict[str, str]:
-        names = ["metrics", "logs", "anomalies", "incidents", "actions", "deadletter", "control"]
-        return {n: f"{self.prefix}.{n}" for n in names}
+        return {role: f"{self.prefix}.{role}" for role in TOPIC_ROLES}
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
-        env.update(
-            {
-                "AIOPS_KAFKA_BOOTSTRAP": self.bootstrap,
-                "AIOPS_WORKER__APP_ID": self.prefix,
-                "AIOPS_WORKER__WEB_PORT": str(self.web_port),
-                "AIOPS_WORKER__DATADIR": str(self.tmp / f"data-{self.web_port}"),
-                "AIOPS_WORKER__LOG_LEVEL": "warning",
-            }
+        return subprocess_env(
+            bootstrap=self.bootstrap,
+            app_id=self.prefix,
+            web_port=self.web_port,
+            datadir=self.tmp / f"data-{self.web_port}",
+            overrides=self.extra_env,
         )
-        for name, topic in self.topics.items():
-            env[f"AIOPS_TOPICS__{name.upper()}"] = topic
-        env.update(self.extra_env)
-        return env
 
     def start(self) -> WorkerProcess:
         log = (self.tmp / f"worker-{self.web_port}.log").open("ab")

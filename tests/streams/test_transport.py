@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import faust
 import pytest
 from faust.types import TP
 
+from streams import transport
 from streams.records import InputRecord
 from streams.transport import BatchMessage, batch_records, chunk_records
 
@@ -99,3 +101,40 @@ def test_chunks_keep_order_and_cover_every_record() -> None:
     assert [r.i for c in chunks for r in c] == list(range(3000))
     assert all(len(c) <= 500 for c in chunks)
     assert all(sum(len(r.value) for r in c) <= 1_048_576 for c in chunks)
+
+
+class LaggingMetadata:
+    """An aiokafka consumer whose metadata lists its topics only after some refreshes."""
+
+    def __init__(self, topics: set[str], listed_after: int) -> None:
+        self.topics = topics
+        self.listed_after = listed_after
+        self.refreshes = 0
+        self._client = self
+
+    def subscription(self) -> set[str]:
+        return self.topics
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return {0, 1} if self.refreshes >= self.listed_after else None
+
+    async def force_metadata_update(self) -> bool:
+        self.refreshes += 1
+        return True
+
+
+def test_metadata_is_refreshed_until_every_subscribed_topic_is_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport, "UNKNOWN_TOPIC_RETRY_S", (0.0,))
+    consumer = LaggingMetadata({TOPIC, "aiops.control"}, listed_after=3)
+    assert transport.unknown_topics(consumer) == {TOPIC, "aiops.control"}
+    asyncio.run(transport.refresh_until_known(consumer))
+    assert consumer.refreshes == 3
+    assert transport.unknown_topics(consumer) == set()
+
+
+def test_no_refresh_when_every_topic_is_listed() -> None:
+    consumer = LaggingMetadata({TOPIC}, listed_after=0)
+    asyncio.run(transport.refresh_until_known(consumer))
+    assert consumer.refreshes == 0
