@@ -111,6 +111,7 @@ class RobustBank(DetectorBank):
             values.extend((period, float(b), float(offset)))
             offset += b
         self.vector = np.array(values)
+        self._fresh = kernel.fresh_state(1, self._profiles, params.short_window)[0]
         self._used = 0
         self._free: list[int] = []
         self.state = np.empty((max(capacity, 1), self._width))
@@ -134,7 +135,7 @@ class RobustBank(DetectorBank):
                 self._grow(2 * self.capacity)
             row = self._used
             self._used += 1
-        self.state[row] = kernel.fresh_state(1, self._profiles, self.params.short_window)[0]
+        self.state[row] = self._fresh
         self.buckets[row] = math.nan
         return row
 
