@@ -7,7 +7,8 @@ COPY rca rca
 COPY ingest ingest
 COPY notify notify
 COPY benchmarks benchmarks
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . \
+    && python -c "from detectors.metric import warm_up; warm_up()"
 ENV AIOPS_WORKER__WEB_HOST=0.0.0.0 \
     AIOPS_WORKER__DATADIR=/var/lib/aiops-stream
 EXPOSE 6066
