@@ -29,10 +29,12 @@ STEP = 60.0
 SERVICES = ["api", "db", "cache", "queue"]
 
 
-def metric_batches(start: int, end: int, spikes: dict[tuple[str, int], float]) -> list[bytes]:
-    """One message per step and service: three noisy, seasonal series each."""
+def metric_batches(
+    start: int, end: int, spikes: dict[tuple[str, int], float]
+) -> dict[str, list[bytes]]:
+    """One message per step and service, by service: three noisy, seasonal series each."""
     rng = random.Random(start)
-    out = []
+    out: dict[str, list[bytes]] = {service: [] for service in SERVICES}
     for step in range(start, end):
         ts = T0 + step * STEP
         for service in SERVICES:
@@ -47,8 +49,15 @@ def metric_batches(start: int, end: int, spikes: dict[tuple[str, int], float]) -
                 events.append(
                     {"timestamp": ts, "service": service, "metric": metric, "value": value}
                 )
-            out.append(orjson.dumps(events))
+            out[service].append(orjson.dumps(events))
     return out
+
+
+def produce_by_service(bootstrap: str, topic: str, batches: dict[str, list[bytes]]) -> None:
+    """Each service's messages keyed by the service, as collectors should send them (one
+    partition per service, so that a series' points arrive in order)."""
+    for service, values in batches.items():
+        asyncio.run(produce(bootstrap, topic, values, key=service.encode()))
 
 
 def anomalies_of(bootstrap: str, topic: str) -> list[dict[str, Any]]:
@@ -68,7 +77,7 @@ def test_metric_anomalies_and_baselines_that_survive_a_restart(
     topic = worker.topics["metrics"]
     try:
         # 600 normal steps (10 h): the detectors warm up and stay quiet
-        asyncio.run(produce(kafka.bootstrap, topic, metric_batches(0, 600, {})))
+        produce_by_service(kafka.bootstrap, topic, metric_batches(0, 600, {}))
         accepted = 600 * len(SERVICES) * 3
         assert wait_until(
             lambda: worker.metric("aiops_events_accepted_total", topic=topic) >= accepted
@@ -81,7 +90,7 @@ def test_metric_anomalies_and_baselines_that_survive_a_restart(
         worker.stop()
         worker.start()
         injected = {("api/latency_ms", 700): 8.0, ("db/cpu", 760): 0.1}
-        asyncio.run(produce(kafka.bootstrap, topic, metric_batches(600, 800, injected)))
+        produce_by_service(kafka.bootstrap, topic, metric_batches(600, 800, injected))
         assert wait_until(
             lambda: (
                 worker.metric("aiops_events_accepted_total", topic=topic) >= 200 * len(SERVICES) * 3
