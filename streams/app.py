@@ -30,9 +30,13 @@ from streams.observability import CONSUMER_LAG, REGISTRY, SLACK_DELIVERIES
 from streams.records import InputRecord
 from streams.stages import Pipeline
 from streams.topics import correlation_topic
+from streams.transport import Consumer as TransportConsumer
 from streams.transport import batch_records
 
 log = logging.getLogger(__name__)
+
+STRANDED_CHECK_S = 10.0
+"""How often the consumer looks for fetched input records that never reached a stream."""
 
 SLACK_BATCH = 200
 LAG_INTERVAL_S = 10.0
@@ -330,6 +334,12 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(settings.incidents.tick_interval_s)
     async def tick() -> None:
         await pipe.tick()
+
+    @app.timer(STRANDED_CHECK_S)
+    async def recover_stranded() -> None:
+        consumer = app.consumer
+        if isinstance(consumer, TransportConsumer):
+            await consumer.recover_stranded()
 
     inputs = {t.metrics, t.logs}
 

@@ -158,11 +158,80 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         await super().on_thread_stop()
 
 
+def stranded_offsets(
+    positions: dict[TP, int], read: dict[TP, int | None], committed: dict[TP, int | None]
+) -> dict[TP, int]:
+    """Partitions whose client position is past what was handed on, and where to go back to.
+
+    ``read`` is Faust's read offset: the offset last handed to the streams, or the offset a
+    seek went to (then nothing is handed on yet). A position more than one past it means
+    records the client returned that never reached a stream. They are read again from the
+    committed offset (everything before it was processed), or from the read offset.
+
+    >>> stranded_offsets(
+    ...     {"a": 1600, "b": 800, "c": 5}, {"a": 1200, "b": 799, "c": None}, {"a": 1200}
+    ... )
+    {'a': 1200}
+    """
+    out = {}
+    for tp, position in positions.items():
+        last = read.get(tp)
+        if last is not None and position > last + 1:
+            done = committed.get(tp)
+            out[tp] = done if done is not None and done <= last + 1 else last
+    return out
+
+
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with :class:`ConsumerThread` and record batches."""
 
+    _stranded: dict[TP, tuple[int, int, int]] | None = None
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def recover_stranded(self) -> list[TP]:
+        """Read again the records of input partitions that the client fetched but that
+        never reached their stream; returns the partitions sent back.
+
+        After a worker (re)starts, Faust has been seen to leave an input partition with the
+        client's position at its end while none of the records in between were handed to
+        the stream (no error, no rebalance): the partition then stays silent until the next
+        restart. Called periodically, this notices a position that stays past the last
+        offset handed on over two calls in the same generation, and seeks back to it.
+        """
+        batched: frozenset[str] = getattr(self.app, "aiops_batch_topics", frozenset())
+        if not batched or not self.flow_active:
+            self._stranded = None
+            return []
+        client = self._thread._ensure_consumer()
+        subscription = client._subscription.subscription
+        if subscription is None or subscription.assignment is None:
+            return []
+        positions = {}
+        for tp in client.assignment():
+            if tp.topic not in batched:
+                continue
+            state = subscription.assignment.state_value(tp)
+            if state is not None and state.has_valid_position:
+                positions[tp] = state.position
+        generation = self.app.consumer_generation_id
+        found = stranded_offsets(positions, dict(self._read_offset), dict(self._committed_offset))
+        seen = {tp: (generation, positions[tp], offset) for tp, offset in found.items()}
+        before, self._stranded = self._stranded or {}, seen
+        again = [tp for tp, mark in seen.items() if before.get(tp) == mark]
+        for tp in again:
+            _, position, offset = seen[tp]
+            log.warning(
+                "%s: the client is at offset %d but offsets from %d never reached the "
+                "stream; reading them again",
+                tp,
+                position,
+                offset,
+            )
+            await self.seek(tp, offset)
+            del self._stranded[tp]
+        return again
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
         records, active = await super()._wait_next_records(timeout)

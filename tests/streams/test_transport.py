@@ -138,3 +138,59 @@ def test_no_refresh_when_every_topic_is_listed() -> None:
     consumer = LaggingMetadata({TOPIC}, listed_after=0)
     asyncio.run(transport.refresh_until_known(consumer))
     assert consumer.refreshes == 0
+
+
+class _State:
+    def __init__(self, position: int) -> None:
+        self.position = position
+        self.has_valid_position = True
+
+
+class _Client:
+    """The parts of an aiokafka consumer that ``recover_stranded`` reads."""
+
+    def __init__(self, positions: dict[TP, int]) -> None:
+        self.positions = positions
+        assignment = type("A", (), {"state_value": lambda _, tp: _State(self.positions[tp])})()
+        self._subscription = type(
+            "S", (), {"subscription": type("T", (), {"assignment": assignment})()}
+        )()
+
+    def assignment(self) -> set[TP]:
+        return set(self.positions)
+
+
+def stranded_consumer(consumer: Any, positions: dict[TP, int]) -> tuple[Any, list[tuple[TP, int]]]:
+    client = _Client(positions)
+    consumer._thread = type("Th", (), {"_ensure_consumer": lambda _: client})()
+    sought: list[tuple[TP, int]] = []
+
+    async def seek(tp: TP, offset: int) -> None:
+        sought.append((tp, offset))
+        consumer._read_offset[tp] = offset
+
+    consumer.seek = seek
+    return client, sought
+
+
+def test_records_that_never_reached_the_stream_are_read_again(consumer: Any) -> None:
+    stuck, fine = TP(TOPIC, 1), TP(TOPIC, 2)
+    _, sought = stranded_consumer(consumer, {stuck: 1600, fine: 800})
+    consumer._read_offset[stuck] = 1200  # sought to the committed offset, nothing handed on
+    consumer._committed_offset[stuck] = 1200
+    consumer._read_offset[fine] = 799  # handed on up to the client's position
+    assert asyncio.run(consumer.recover_stranded()) == []  # noted once: it may be in flight
+    assert asyncio.run(consumer.recover_stranded()) == [stuck]
+    assert sought == [(stuck, 1200)]
+
+
+def test_a_partition_that_moves_on_is_left_alone(consumer: Any) -> None:
+    tp = TP(TOPIC, 1)
+    client, sought = stranded_consumer(consumer, {tp: 1600})
+    consumer._read_offset[tp] = 1200
+    asyncio.run(consumer.recover_stranded())
+    consumer._read_offset[tp] = 1599  # the records were handed on in between
+    client.positions[tp] = 1700
+    consumer._read_offset[tp] = 1650
+    assert asyncio.run(consumer.recover_stranded()) == []  # a new gap: noted, not acted on
+    assert sought == []
