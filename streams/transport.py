@@ -163,10 +163,11 @@ def stranded_offsets(
 ) -> dict[TP, int]:
     """Partitions whose client position is past what was handed on, and where to go back to.
 
-    ``read`` is Faust's read offset: the offset last handed to the streams, or the offset a
-    seek went to (then nothing is handed on yet). A position more than one past it means
-    records the client returned that never reached a stream. They are read again from the
-    committed offset (everything before it was processed), or from the read offset.
+    ``read`` is Faust's read offset: the offset last handed to the streams, the offset a
+    seek went to (nothing handed on yet), or, while a batch is being handed on, one less
+    than its last offset. A position more than two past it means records the client
+    returned that never reached a stream. They are read again from the committed offset
+    (everything before it was processed), or from the read offset.
 
     >>> stranded_offsets(
     ...     {"a": 1600, "b": 800, "c": 5}, {"a": 1200, "b": 799, "c": None}, {"a": 1200}
@@ -176,7 +177,7 @@ def stranded_offsets(
     out = {}
     for tp, position in positions.items():
         last = read.get(tp)
-        if last is not None and position > last + 1:
+        if last is not None and position > last + 2:
             done = committed.get(tp)
             out[tp] = done if done is not None and done <= last + 1 else last
     return out
