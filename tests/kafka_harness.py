@@ -76,7 +76,10 @@ class WorkerProcess:
             app_id=self.prefix,
             web_port=self.web_port,
             datadir=self.tmp / f"data-{self.web_port}",
-            overrides=self.extra_env,
+            overrides={
+                "AIOPS_WORKER__LOG_LEVEL": os.environ.get("AIOPS_TEST_WORKER_LOG_LEVEL", "warning"),
+                **self.extra_env,
+            },
         )
 
     def start(self) -> WorkerProcess:

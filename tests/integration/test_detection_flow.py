@@ -81,7 +81,7 @@ def test_metric_anomalies_and_baselines_that_survive_a_restart(
         accepted = 600 * len(SERVICES) * 3
         assert wait_until(
             lambda: worker.metric("aiops_events_accepted_total", topic=topic) >= accepted
-        )
+        ), worker.log_text()[-3000:]
         quiet = anomalies_of(kafka.bootstrap, worker.topics["anomalies"])
         assert len(quiet) <= 2, [(a["service"], a["signal"]) for a in quiet]
 
@@ -95,7 +95,7 @@ def test_metric_anomalies_and_baselines_that_survive_a_restart(
             lambda: (
                 worker.metric("aiops_events_accepted_total", topic=topic) >= 200 * len(SERVICES) * 3
             )
-        )
+        ), worker.log_text()[-3000:]
         assert worker.metric("aiops_series_restored_total") == len(SERVICES) * 3
         records = anomalies_of(kafka.bootstrap, worker.topics["anomalies"])[len(quiet) :]
         onsets = [a for a in records if a["details"].get("phase") == "onset"]
