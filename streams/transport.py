@@ -1,4 +1,4 @@
-"""The Kafka transport of the worker: Faust's aiokafka driver, with two changes.
+"""The Kafka transport of the worker: Faust's aiokafka driver, with these changes.
 
 - **A short fetch wait.** Faust's driver hard-codes ``fetch_max_wait_ms=1500`` for the
   worker's consumer: a partition with little traffic is then read in 1.5 s steps, which is
@@ -19,6 +19,11 @@
   :data:`BATCH_MAX_RECORDS` records or :data:`BATCH_MAX_BYTES` bytes. The agent unpacks
   the records; acknowledging the batch acknowledges every offset it covers, so offsets
   are committed exactly as if each record had been acknowledged.
+- **No records lost at the end of a rebalance.** Records of stream partitions fetched
+  while a rebalance is under way are not handed on; the partition is sought back to read
+  them again once it is over (:meth:`Consumer._put_back`).
+- **Records that the client fetched but never handed on are read again**
+  (:meth:`Consumer.recover_stranded`), should anything else strand them.
 
 The URL scheme is ``aiops://``, registered as a Faust transport entry point.
 """
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -236,6 +241,8 @@ class Consumer(faust_aiokafka.Consumer):
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
         records, active = await super()._wait_next_records(timeout)
+        if records and (self.app.rebalancing or not self.app.flow_control.is_active()):
+            records = await self._put_back(records)
         batched: frozenset[str] = getattr(self.app, "aiops_batch_topics", frozenset())
         if records and batched:
             records = {
@@ -247,6 +254,29 @@ class Consumer(faust_aiokafka.Consumer):
                 for tp, recs in records.items()
             }
         return records, active
+
+    async def _put_back(self, records: Mapping[TP, Any]) -> dict[TP, Any]:
+        """Of a fetch made during a rebalance, keep the changelog records (table recovery
+        reads them) and seek the other partitions back to their first record.
+
+        Faust's recovery resumes the stream partitions and seeks them to their committed
+        offsets while the fetcher runs, and only then resumes the app's flow, which empties
+        every stream's queue. Records fetched in between were delivered, counted as read,
+        then emptied out of the queue: nothing read them again until the next restart. A
+        stream partition is now read only once the rebalance is over.
+        """
+        changelogs = self.app.tables.changelog_topics
+        kept = {}
+        for tp, recs in records.items():
+            if tp.topic in changelogs or not recs:
+                kept[tp] = recs
+                continue
+            log.debug("%s: fetched during a rebalance; read again from %d", tp, recs[0].offset)
+            try:
+                await self.seek(tp, recs[0].offset)
+            except Exception as exc:  # revoked meanwhile: its new owner reads it
+                log.debug("%s: left to its new owner (%s)", tp, exc)
+        return kept
 
     def _to_message(self, tp: TP, record: Any) -> ConsumerMessage:
         if not isinstance(record, _RecordChunk):

@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams import transport
@@ -194,3 +195,48 @@ def test_a_partition_that_moves_on_is_left_alone(consumer: Any) -> None:
     consumer._read_offset[tp] = 1650
     assert asyncio.run(consumer.recover_stranded()) == []  # a new gap: noted, not acted on
     assert sought == []
+
+
+class _Record:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.value = b"{}"
+
+
+def fetching_consumer(
+    consumer: Any, fetched: dict[TP, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[TP, int]]:
+    """The consumer's fetches return ``fetched``; returns the seeks it makes."""
+
+    async def wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:
+        return dict(fetched), set(fetched)
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_wait_next_records", wait_next_records)
+    sought: list[tuple[TP, int]] = []
+
+    async def seek(tp: TP, offset: int) -> None:
+        sought.append((tp, offset))
+
+    consumer.seek = seek
+    return sought
+
+
+def test_stream_records_fetched_during_a_rebalance_are_read_again_after_it(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = consumer.app
+    table = app.Table("detectors")
+    changelog = TP(table.changelog_topic.get_topic_name(), 0)
+    stream = TP(TOPIC, 1)
+    fetched = {stream: [_Record(1200), _Record(1201)], changelog: [_Record(0)]}
+    sought = fetching_consumer(consumer, fetched, monkeypatch)
+    app.rebalancing = True  # Faust's recovery resumes stream partitions before its end
+    records, _ = asyncio.run(consumer._wait_next_records(1.0))
+    assert list(records) == [changelog]  # table recovery reads its changelog meanwhile
+    assert sought == [(stream, 1200)]
+
+    app.rebalancing = False
+    app.flow_control.resume()  # as at the end of every rebalance
+    records, _ = asyncio.run(consumer._wait_next_records(1.0))
+    assert [r.offset for chunk in records[stream] for r in chunk.records] == [1200, 1201]
+    assert sought == [(stream, 1200)]
