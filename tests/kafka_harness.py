@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config import LocalKafkaSettings
 from streams.localkafka import LocalKafka, broker_answers
@@ -29,8 +30,29 @@ class BrokerHandle:
     local: LocalKafka | None = None
 
     def close(self) -> None:
+        if os.environ.get("AIOPS_TEST_KEEP_TOPICS") != "1" and PREFIXES:
+            asyncio.run(delete_topics(self.bootstrap, PREFIXES))
         if self.local is not None and os.environ.get("AIOPS_TEST_KEEP_KAFKA") != "1":
             self.local.down()
+
+
+#: The prefixes of the topics (and groups) tests created in this session.
+PREFIXES: set[str] = set()
+
+
+async def delete_topics(bootstrap: str, prefixes: Iterable[str]) -> int:
+    """Delete the topics whose names start with one of ``prefixes``, so that the local
+    broker's data directory does not pile up every test's topics."""
+    starts = tuple(prefixes)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(starts)]
+        for i in range(0, len(names), 100):
+            await admin.delete_topics(names[i : i + 100])
+        return len(names)
+    finally:
+        await admin.close()
 
 
 def start_broker(bootstrap: str | None) -> BrokerHandle:
@@ -52,7 +74,9 @@ def free_port() -> int:
 
 
 def unique_prefix(name: str) -> str:
-    return f"t-{name}-{uuid.uuid4().hex[:8]}"
+    prefix = f"t-{name}-{uuid.uuid4().hex[:8]}"
+    PREFIXES.add(prefix)
+    return prefix
 
 
 @dataclass
