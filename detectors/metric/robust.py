@@ -41,6 +41,7 @@ class RobustParams:
     pattern_alpha: float = 0.001
     pattern_drift: float = 1.0
     pattern_limit: float = 30.0
+    error_gate: float = 1.5
 
     def __post_init__(self) -> None:
         seasons = tuple((float(p), int(b)) for p, b in self.seasons)
@@ -110,6 +111,7 @@ class RobustBank(DetectorBank):
             (kernel.P_PATTERN_ALPHA, params.pattern_alpha),
             (kernel.P_PATTERN_DRIFT, params.pattern_drift),
             (kernel.P_PATTERN_LIMIT, params.pattern_limit),
+            (kernel.P_ERROR_GATE, params.error_gate),
         ):
             values[index] = float(value)
         offset = 0
@@ -256,7 +258,9 @@ class RobustLikelihood(BankedDetector):
       points, against the long-run (exponentially weighted) distribution of that average;
       its Gaussian tail probability is spread by its logarithm (1e-5 scores 0.5), as in
       Numenta's HTM post-processing; when the average is below its own recent peak, the
-      score is damped by ``(average / peak) ** gate_power``;
+      score is damped by ``(average / peak) ** gate_power``; and it stays below 0.5 when
+      the point's own log absolute error is less than ``error_gate`` long-run standard
+      deviations above its long-run mean (see change of pattern below);
     * deviation novelty: a deviation beyond ``novel_z`` and beyond every deviation of the
       recent past (a peak decaying with ``peak_half_life`` points, tracked once the scales
       are learnt) scores above 0.5;
@@ -304,6 +308,9 @@ class RobustLikelihood(BankedDetector):
     pattern_alpha, pattern_drift, pattern_limit
         Change of pattern: smoothing of the long-run distribution of the log absolute
         error, allowance per point and alert limit of its CUSUM (``inf`` disables).
+    error_gate
+        Least log absolute error of a point, in long-run standard deviations above its
+        long-run mean, for its likelihood to alert (``-inf`` disables).
     spatial_tolerance
         Share of the seen range a value must exceed it by to count as novel; 0 disables.
     spatial_noise

@@ -66,8 +66,9 @@ PF_LEVEL, PF_ERR, PF_T0, PF_TLAST = 0, 1, 2, 3
     P_PATTERN_ALPHA,
     P_PATTERN_DRIFT,
     P_PATTERN_LIMIT,
-) = range(21)
-P_SEASONS = 21
+    P_ERROR_GATE,
+) = range(22)
+P_SEASONS = 22
 
 EXPECTATION_SCALE = 1.2533
 """Mean absolute error to standard deviation of a normal distribution (sqrt(pi / 2))."""
@@ -198,6 +199,12 @@ def _evaluate(
     peak = state[row, F_AVG_PEAK]
     if peak > 0.0 and avg < peak:
         score *= (max(avg, 0.0) / peak) ** params[P_GATE_POWER]
+    if state[row, F_PAT_N] * params[P_ERROR_ALPHA] >= 1.0:
+        # a likelihood alert on a point whose own error is of a usual size is the average
+        # still lifted by earlier points: it does not alert
+        usual = (u - state[row, F_PAT_MEAN]) / max(math.sqrt(state[row, F_PAT_VAR]), 0.1)
+        if usual < params[P_ERROR_GATE]:
+            score = min(score, 0.3)
     z_peak = state[row, F_Z_PEAK]
     if z > params[P_NOVEL_Z] and z > z_peak:
         score = max(score, 1.0 - 0.5 * z_peak / z)
