@@ -38,6 +38,10 @@ class RobustParams:
     spatial_noise: float = 1.0
     gate_power: float = 10.0
     extreme_z: float = 500.0
+    pattern_alpha: float = 0.001
+    pattern_drift: float = 1.0
+    pattern_limit: float = 30.0
+    error_gate: float = 1.5
 
     def __post_init__(self) -> None:
         seasons = tuple((float(p), int(b)) for p, b in self.seasons)
@@ -104,6 +108,10 @@ class RobustBank(DetectorBank):
             (kernel.P_RANGE_POINTS, params.range_points),
             (kernel.P_RING_AT, kernel.F_PROFILES + kernel.PROFILE_COLUMNS * self._profiles),
             (kernel.P_PROFILES, self._profiles),
+            (kernel.P_PATTERN_ALPHA, params.pattern_alpha),
+            (kernel.P_PATTERN_DRIFT, params.pattern_drift),
+            (kernel.P_PATTERN_LIMIT, params.pattern_limit),
+            (kernel.P_ERROR_GATE, params.error_gate),
         ):
             values[index] = float(value)
         offset = 0
@@ -228,8 +236,11 @@ class _Profile:
 _PROFILE_V1_SLOTS = ("alpha", "bins", "counts", "err", "level", "period", "t0", "t_last", "values")
 """Layout of a profile in states of version 1."""
 
-_STATE_LAYOUT = 3
+_STATE_LAYOUT = 4
 """First item of a pickled :class:`RobustLikelihood` (older ones pickled a dict)."""
+
+_PATTERN_COLUMNS = kernel.F_PROFILES - kernel.F_PAT_N
+"""Columns of the change-of-pattern CUSUM, inserted before the profiles in layout 4."""
 
 
 @register_detector("robust_likelihood")
@@ -241,13 +252,15 @@ class RobustLikelihood(BankedDetector):
     Holt-Winters without trend; by default a day in 5-minute buckets and a week in hourly
     buckets, each trusted once the series spans two periods). The model with the smallest
     recent mean absolute error is trusted; its error, in units of that mean absolute error,
-    is the deviation ``z``. Three signals make the score:
+    is the deviation ``z``. These signals make the score:
 
     * likelihood: the raw score ``z / (z + z_half)`` averaged over the last ``short_window``
       points, against the long-run (exponentially weighted) distribution of that average;
       its Gaussian tail probability is spread by its logarithm (1e-5 scores 0.5), as in
       Numenta's HTM post-processing; when the average is below its own recent peak, the
-      score is damped by ``(average / peak) ** gate_power``;
+      score is damped by ``(average / peak) ** gate_power``; and it stays below 0.5 when
+      the point's own log absolute error is less than ``error_gate`` long-run standard
+      deviations above its long-run mean (see change of pattern below);
     * deviation novelty: a deviation beyond ``novel_z`` and beyond every deviation of the
       recent past (a peak decaying with ``peak_half_life`` points, tracked once the scales
       are learnt) scores above 0.5;
@@ -255,14 +268,20 @@ class RobustLikelihood(BankedDetector):
       ``spatial_tolerance`` of that range (and by at least ``spatial_noise`` mean absolute
       errors) scores at least 0.9.
 
+    * change of pattern: an upper CUSUM of the log absolute prediction error, standardised
+      by its long-run (exponentially weighted, ``pattern_alpha``) mean and variance, less
+      ``pattern_drift`` a point; above ``pattern_limit`` it scores from 0.5 up (a
+      sustained rise of the error's size, e.g. a flat series that starts to oscillate,
+      even inside the usual range) and restarts from 0.
+
     * extreme deviation: once the scales are learnt, a deviation of ``extreme_z`` mean
       absolute errors or more, beyond the recent peak, scores at least 0.9 whatever the
       time span seen and whatever the refractory period (a jump of hundreds of robust
       standard deviations from a well-learnt baseline always alerts).
 
-    After any alert (score 0.5 or more), further likelihood and deviation alerts are lowered
-    to 0.3 for ``refractory`` points: one alert per episode (spatial novelty and extreme
-    deviations still count).
+    After any alert (score 0.5 or more), further likelihood, deviation and pattern alerts
+    are lowered to 0.3 for ``refractory`` points: one alert per episode (spatial novelty
+    and extreme deviations still count).
     Memory is constant: about 4 KB per series with the default profiles. The state is one
     row of a :class:`RobustBank`; a :class:`~detectors.metric.MetricMonitor` keeps every
     series of one parameter set in one bank and runs a batch of points through one compiled
@@ -286,6 +305,12 @@ class RobustLikelihood(BankedDetector):
         Deviation novelty: least deviation, and half-life (points) of the recent peaks.
     extreme_z
         Least deviation (mean absolute errors) that always alerts; ``inf`` disables.
+    pattern_alpha, pattern_drift, pattern_limit
+        Change of pattern: smoothing of the long-run distribution of the log absolute
+        error, allowance per point and alert limit of its CUSUM (``inf`` disables).
+    error_gate
+        Least log absolute error of a point, in long-run standard deviations above its
+        long-run mean, for its likelihood to alert (``-inf`` disables).
     spatial_tolerance
         Share of the seen range a value must exceed it by to count as novel; 0 disables.
     spatial_noise
@@ -371,13 +396,16 @@ class RobustLikelihood(BankedDetector):
         if isinstance(state, dict):  # versions 1 and 2: every slot by name
             self.bank, self.row = _from_slots(state)
             return
-        if not isinstance(state, tuple) or not state or state[0] != _STATE_LAYOUT:
+        if not isinstance(state, tuple) or not state or state[0] not in (3, _STATE_LAYOUT):
             raise ValueError("not a robust_likelihood state")
-        _, params, row_state, buckets = state
+        layout, params, row_state, buckets = state
         if not isinstance(params, dict) or not isinstance(row_state, bytes):
             raise ValueError("not a robust_likelihood state")
         if not isinstance(buckets, bytes):
             raise ValueError("not a robust_likelihood state")
+        if layout == 3:  # no change-of-pattern columns yet: it starts learning now
+            at = 8 * kernel.F_PAT_N
+            row_state = row_state[:at] + bytes(8 * _PATTERN_COLUMNS) + row_state[at:]
         self.bank = RobustBank(RobustParams(**params))
         self.row = self.bank.allocate()
         self.bank.load_row(self.row, row_state, buckets)

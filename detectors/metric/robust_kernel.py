@@ -8,7 +8,9 @@ of one row): there is one implementation of the model.
 Row layout
 ----------
 ``state`` (float64)
-    the ``F_*`` columns below (counts are stored as floats, exact below 2**53), then four
+    the ``F_*`` columns below (counts are stored as floats, exact below 2**53; ``F_PAT_*``
+    hold the change-of-pattern CUSUM and the long-run mean and variance of the log absolute
+    error, all 0 before the first error), then four
     columns per seasonal profile (``PROFILE_COLUMNS``: its deseasonalised level, mean
     absolute error, first and last time), then the short ring of raw scores
     (``short_window`` columns, from ``params[P_RING_AT]``).
@@ -36,7 +38,8 @@ MIN_PERIODS = 2.0
 F_T0, F_LEVEL, F_ERR, F_LO, F_HI, F_RING_SUM = 0, 1, 2, 3, 4, 5
 F_AVG_MEAN, F_AVG_VAR, F_AVG_PEAK, F_Z_PEAK = 6, 7, 8, 9
 F_N, F_RING_I, F_QUIET = 10, 11, 12
-F_PROFILES = 13
+F_PAT_N, F_PAT_MEAN, F_PAT_VAR, F_PAT_SUM = 13, 14, 15, 16
+F_PROFILES = 17
 PROFILE_COLUMNS = 4
 PF_LEVEL, PF_ERR, PF_T0, PF_TLAST = 0, 1, 2, 3
 
@@ -60,8 +63,12 @@ PF_LEVEL, PF_ERR, PF_T0, PF_TLAST = 0, 1, 2, 3
     P_RANGE_POINTS,
     P_RING_AT,
     P_PROFILES,
-) = range(18)
-P_SEASONS = 18
+    P_PATTERN_ALPHA,
+    P_PATTERN_DRIFT,
+    P_PATTERN_LIMIT,
+    P_ERROR_GATE,
+) = range(22)
+P_SEASONS = 22
 
 EXPECTATION_SCALE = 1.2533
 """Mean absolute error to standard deviation of a normal distribution (sqrt(pi / 2))."""
@@ -124,6 +131,56 @@ def best(state: Arr, buckets: Arr, row: int, t: float, params: Arr) -> tuple[flo
 
 
 @njit(cache=True, nogil=True)
+def _log_error(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -> float:
+    """Log of the absolute prediction error, above a floor of 1e-3 of the series' size."""
+    pred, _ = best(state, buckets, row, t, params)
+    floor = 1e-3 * max(abs(state[row, F_LEVEL]), state[row, F_HI] - state[row, F_LO], 1e-9)
+    return math.log(abs(x - pred) + floor)
+
+
+@njit(cache=True, nogil=True)
+def _pattern_sum(state: Arr, row: int, u: float, params: Arr) -> float:
+    """Upper CUSUM of the standardised log absolute error once ``u`` is added (0 until the
+    long-run mean and variance are learnt)."""
+    if state[row, F_PAT_N] * params[P_ERROR_ALPHA] < 1.0:
+        return 0.0
+    d = (u - state[row, F_PAT_MEAN]) / max(math.sqrt(state[row, F_PAT_VAR]), 0.1)
+    return max(0.0, state[row, F_PAT_SUM] + d - params[P_PATTERN_DRIFT])
+
+
+@njit(cache=True, nogil=True)
+def _pattern_score(total: float, params: Arr) -> float:
+    """Score of a CUSUM value: 0 up to the limit, then from 0.5 towards 0.9."""
+    limit = params[P_PATTERN_LIMIT]
+    if not total > limit:
+        return 0.0
+    return 0.5 + 0.4 * math.tanh((total - limit) / limit)
+
+
+@njit(cache=True, nogil=True)
+def _learn_pattern(
+    state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr, may_alert: bool
+) -> None:
+    """Update the CUSUM (restarted when it alerts) and the long-run distribution of the log
+    absolute error."""
+    u = _log_error(state, buckets, row, x, t, params)
+    total = _pattern_sum(state, row, u, params)
+    alerted = may_alert and _pattern_score(total, params) >= 0.5
+    state[row, F_PAT_SUM] = 0.0 if alerted else total
+    m = state[row, F_PAT_N]
+    if m == 0.0:
+        state[row, F_PAT_MEAN] = u
+        state[row, F_PAT_VAR] = 0.0
+    else:
+        alpha = params[P_PATTERN_ALPHA]
+        a = alpha if m * alpha > 1.0 else 1.0 / (m + 1.0)
+        d = u - state[row, F_PAT_MEAN]
+        state[row, F_PAT_MEAN] += a * d
+        state[row, F_PAT_VAR] = (1 - a) * (state[row, F_PAT_VAR] + a * d * d)
+    state[row, F_PAT_N] = m + 1.0
+
+
+@njit(cache=True, nogil=True)
 def _evaluate(
     state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr
 ) -> tuple[float, float]:
@@ -131,6 +188,8 @@ def _evaluate(
     pred, scale = best(state, buckets, row, t, params)
     floor = 1e-3 * max(abs(state[row, F_LEVEL]), state[row, F_HI] - state[row, F_LO], 1e-9)
     z = abs(x - pred) / max(scale, floor)
+    u = math.log(abs(x - pred) + floor)
+    pattern = _pattern_score(_pattern_sum(state, row, u, params), params)
     raw = z / (z + params[P_Z_HALF])
     ring_at = int(params[P_RING_AT])
     oldest = state[row, ring_at + int(state[row, F_RING_I])]
@@ -140,10 +199,16 @@ def _evaluate(
     peak = state[row, F_AVG_PEAK]
     if peak > 0.0 and avg < peak:
         score *= (max(avg, 0.0) / peak) ** params[P_GATE_POWER]
+    if state[row, F_PAT_N] * params[P_ERROR_ALPHA] >= 1.0:
+        # a likelihood alert on a point whose own error is of a usual size is the average
+        # still lifted by earlier points: it does not alert
+        usual = (u - state[row, F_PAT_MEAN]) / max(math.sqrt(state[row, F_PAT_VAR]), 0.1)
+        if usual < params[P_ERROR_GATE]:
+            score = min(score, 0.3)
     z_peak = state[row, F_Z_PEAK]
     if z > params[P_NOVEL_Z] and z > z_peak:
         score = max(score, 1.0 - 0.5 * z_peak / z)
-    return z, score
+    return z, max(score, pattern)
 
 
 @njit(cache=True, nogil=True)
@@ -191,8 +256,10 @@ def learn(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -
         state[row, F_HI] = x
     z = 0.0
     s = 0.0
+    quiet = state[row, F_QUIET]
     if n >= 2:
         z, s = _evaluate(state, buckets, row, x, t, params)
+        _learn_pattern(state, buckets, row, x, t, params, quiet <= 0 and n >= window * 2)
     if n >= window * 2:
         if s >= 0.5 or _spatial(state, row, x, t, params) > 0.0:
             state[row, F_QUIET] = params[P_REFRACTORY]
