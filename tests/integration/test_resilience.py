@@ -46,6 +46,13 @@ class Results:
             s["root_causes"][0]["service"] for s in self.incidents.values() if s["root_causes"]
         )
 
+    def summary(self) -> list[tuple[str, str, int, list[str]]]:
+        """Each incident's state, version and ranked services, to tell runs apart."""
+        return sorted(
+            (s["state"], s["title"], s["version"], [c["service"] for c in s["root_causes"]])
+            for s in self.incidents.values()
+        )
+
     @property
     def dispatched(self) -> set[tuple[str, str, str]]:
         return {
@@ -142,7 +149,7 @@ def test_one_two_and_four_workers_give_the_same_incidents(
     assert ROOT_CAUSE in reference.culprits
     for n in (2, 4):
         got = results[n]
-        assert got.culprits == reference.culprits, n
+        assert got.culprits == reference.culprits, (n, got.summary(), reference.summary())
         assert {(a, t) for a, t, _ in got.dispatched} == {
             (a, t) for a, t, _ in reference.dispatched
         }, n
