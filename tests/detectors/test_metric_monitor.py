@@ -228,22 +228,28 @@ def test_older_states_are_read_and_score_as_before(version: int) -> None:
     assert (monitor.state_of(expected["key"]) or b"")[0] == STATE_VERSION
 
 
-def test_a_version_3_row_gets_empty_pattern_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    fixtures = Path(__file__).parent / "fixtures"
-    raw = (fixtures / "robust_likelihood_v3.state").read_bytes()
-    captured: list[tuple[object, ...]] = []
+def unpickled_states(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The states ``RobustLikelihood.__setstate__`` receives from now on, as pickled."""
+    seen: list[object] = []
     read = RobustLikelihood.__setstate__
 
     def keep(self: RobustLikelihood, state: object) -> None:
-        assert isinstance(state, tuple)
-        captured.append(state)
+        seen.append(state)
         read(self, state)
 
     monkeypatch.setattr(RobustLikelihood, "__setstate__", keep)
+    return seen
+
+
+def test_a_version_3_row_gets_empty_pattern_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    raw = (fixtures / "robust_likelihood_v3.state").read_bytes()
+    seen = unpickled_states(monkeypatch)
     detector = load_state(raw).detector
     assert isinstance(detector, RobustLikelihood)
-    assert captured[0][0] == 3
-    old_row = captured[0][2]
+    pickled = seen[0]
+    assert isinstance(pickled, tuple) and pickled[0] == 3
+    old_row = pickled[2]
     assert isinstance(old_row, bytes)
     row = detector.bank.state[detector.row]
     old = np.frombuffer(old_row, dtype=np.float64)
@@ -258,17 +264,11 @@ def test_states_saved_before_the_extreme_rule_get_its_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fixtures = Path(__file__).parent / "fixtures"
-    legacy: dict[str, object] = {}
-    read = RobustLikelihood.__setstate__
-
-    def keep(self: RobustLikelihood, state: object) -> None:
-        assert isinstance(state, dict)
-        legacy.update(state)
-        read(self, state)
-
-    monkeypatch.setattr(RobustLikelihood, "__setstate__", keep)
+    seen = unpickled_states(monkeypatch)
     load_state((fixtures / "robust_likelihood_v2.state").read_bytes())
     monkeypatch.undo()
+    assert isinstance(seen[0], dict)
+    legacy = dict(seen[0])
     del legacy["extreme_z"]  # as pickled before the setting existed
     detector = RobustLikelihood.__new__(RobustLikelihood)
     detector.__setstate__(legacy)
