@@ -109,15 +109,16 @@ async def create_topics(bootstrap: str, partitions: dict[str, int]) -> None:
         await admin.close()
 
 
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> int:
-    """Delete every topic whose name starts with ``prefix`` (the run's own topics)."""
+async def delete_topics_with_prefix(bootstrap: str, prefix: str | tuple[str, ...]) -> int:
+    """Delete every topic whose name starts with ``prefix`` (or one of them): a run's own
+    topics, so that the broker's data directory does not pile them up."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if names:
+        for i in range(0, len(names), 100):
             with contextlib.suppress(Exception):
-                await admin.delete_topics(names)
+                await admin.delete_topics(names[i : i + 100])
         return len(names)
     finally:
         await admin.close()

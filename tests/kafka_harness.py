@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
+from benchmarks.e2e_kafka import delete_topics_with_prefix
 from streams.config import LocalKafkaSettings
 from streams.localkafka import LocalKafka, broker_answers
 from streams.worker import TOPIC_ROLES, subprocess_env
@@ -31,28 +31,13 @@ class BrokerHandle:
 
     def close(self) -> None:
         if os.environ.get("AIOPS_TEST_KEEP_TOPICS") != "1" and PREFIXES:
-            asyncio.run(delete_topics(self.bootstrap, PREFIXES))
+            asyncio.run(delete_topics_with_prefix(self.bootstrap, tuple(PREFIXES)))
         if self.local is not None and os.environ.get("AIOPS_TEST_KEEP_KAFKA") != "1":
             self.local.down()
 
 
 #: The prefixes of the topics (and groups) tests created in this session.
 PREFIXES: set[str] = set()
-
-
-async def delete_topics(bootstrap: str, prefixes: Iterable[str]) -> int:
-    """Delete the topics whose names start with one of ``prefixes``, so that the local
-    broker's data directory does not pile up every test's topics."""
-    starts = tuple(prefixes)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(starts)]
-        for i in range(0, len(names), 100):
-            await admin.delete_topics(names[i : i + 100])
-        return len(names)
-    finally:
-        await admin.close()
 
 
 def start_broker(bootstrap: str | None) -> BrokerHandle:
