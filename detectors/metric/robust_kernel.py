@@ -131,14 +131,6 @@ def best(state: Arr, buckets: Arr, row: int, t: float, params: Arr) -> tuple[flo
 
 
 @njit(cache=True, nogil=True)
-def _log_error(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -> float:
-    """Log of the absolute prediction error, above a floor of 1e-3 of the series' size."""
-    pred, _ = best(state, buckets, row, t, params)
-    floor = 1e-3 * max(abs(state[row, F_LEVEL]), state[row, F_HI] - state[row, F_LO], 1e-9)
-    return math.log(abs(x - pred) + floor)
-
-
-@njit(cache=True, nogil=True)
 def _pattern_sum(state: Arr, row: int, u: float, params: Arr) -> float:
     """Upper CUSUM of the standardised log absolute error once ``u`` is added (0 until the
     long-run mean and variance are learnt)."""
@@ -158,12 +150,9 @@ def _pattern_score(total: float, params: Arr) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _learn_pattern(
-    state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr, may_alert: bool
-) -> None:
+def _learn_pattern(state: Arr, row: int, u: float, params: Arr, may_alert: bool) -> None:
     """Update the CUSUM (restarted when it alerts) and the long-run distribution of the log
-    absolute error."""
-    u = _log_error(state, buckets, row, x, t, params)
+    absolute error ``u`` of the point (see :func:`_evaluate`)."""
     total = _pattern_sum(state, row, u, params)
     alerted = may_alert and _pattern_score(total, params) >= 0.5
     state[row, F_PAT_SUM] = 0.0 if alerted else total
@@ -183,8 +172,9 @@ def _learn_pattern(
 @njit(cache=True, nogil=True)
 def _evaluate(
     state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr
-) -> tuple[float, float]:
-    """Deviation and likelihood-and-novelty score (before the refractory rule)."""
+) -> tuple[float, float, float]:
+    """Deviation, score (before the refractory rule) and log absolute error of ``x``, above
+    a floor of 1e-3 of the series' size."""
     pred, scale = best(state, buckets, row, t, params)
     floor = 1e-3 * max(abs(state[row, F_LEVEL]), state[row, F_HI] - state[row, F_LO], 1e-9)
     z = abs(x - pred) / max(scale, floor)
@@ -208,7 +198,7 @@ def _evaluate(
     z_peak = state[row, F_Z_PEAK]
     if z > params[P_NOVEL_Z] and z > z_peak:
         score = max(score, 1.0 - 0.5 * z_peak / z)
-    return z, max(score, pattern)
+    return z, max(score, pattern), u
 
 
 @njit(cache=True, nogil=True)
@@ -234,7 +224,7 @@ def score(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -
     n = int(state[row, F_N])
     if n < int(params[P_SHORT_WINDOW]) * 2:
         return 0.0
-    z, s = _evaluate(state, buckets, row, x, t, params)
+    z, s, _ = _evaluate(state, buckets, row, x, t, params)
     if state[row, F_QUIET] > 0 and s >= 0.5:
         s = 0.3
     extreme = 0.0
@@ -258,8 +248,8 @@ def learn(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -
     s = 0.0
     quiet = state[row, F_QUIET]
     if n >= 2:
-        z, s = _evaluate(state, buckets, row, x, t, params)
-        _learn_pattern(state, buckets, row, x, t, params, quiet <= 0 and n >= window * 2)
+        z, s, u = _evaluate(state, buckets, row, x, t, params)
+        _learn_pattern(state, row, u, params, quiet <= 0 and n >= window * 2)
     if n >= window * 2:
         if s >= 0.5 or _spatial(state, row, x, t, params) > 0.0:
             state[row, F_QUIET] = params[P_REFRACTORY]
