@@ -200,11 +200,11 @@ class Consumer(faust_aiokafka.Consumer):
         """Read again the records of input partitions that the client fetched but that
         never reached their stream; returns the partitions sent back.
 
-        After a worker (re)starts, Faust has been seen to leave an input partition with the
-        client's position at its end while none of the records in between were handed to
-        the stream (no error, no rebalance): the partition then stays silent until the next
-        restart. Called periodically, this notices a position that stays past the last
-        offset handed on over two calls in the same generation, and seeks back to it.
+        The known way for this to happen, records fetched at the end of a rebalance, is
+        prevented by :meth:`_put_back`; this is the guard for any other. A stranded
+        partition would stay silent until the next restart, without an error. Called
+        periodically, this notices a position that stays past the last offset handed on
+        over two calls in the same generation, and seeks back to it.
         """
         batched: frozenset[str] = getattr(self.app, "aiops_batch_topics", frozenset())
         if not batched or not self.flow_active:

@@ -161,9 +161,8 @@ class _Client:
         return set(self.positions)
 
 
-def stranded_consumer(consumer: Any, positions: dict[TP, int]) -> tuple[Any, list[tuple[TP, int]]]:
-    client = _Client(positions)
-    consumer._thread = type("Th", (), {"_ensure_consumer": lambda _: client})()
+def recorded_seeks(consumer: Any) -> list[tuple[TP, int]]:
+    """The seeks the consumer makes from now on (each sets the read offset, as Faust's)."""
     sought: list[tuple[TP, int]] = []
 
     async def seek(tp: TP, offset: int) -> None:
@@ -171,7 +170,13 @@ def stranded_consumer(consumer: Any, positions: dict[TP, int]) -> tuple[Any, lis
         consumer._read_offset[tp] = offset
 
     consumer.seek = seek
-    return client, sought
+    return sought
+
+
+def stranded_consumer(consumer: Any, positions: dict[TP, int]) -> tuple[Any, list[tuple[TP, int]]]:
+    client = _Client(positions)
+    consumer._thread = type("Th", (), {"_ensure_consumer": lambda _: client})()
+    return client, recorded_seeks(consumer)
 
 
 def test_records_that_never_reached_the_stream_are_read_again(consumer: Any) -> None:
@@ -190,8 +195,7 @@ def test_a_partition_that_moves_on_is_left_alone(consumer: Any) -> None:
     client, sought = stranded_consumer(consumer, {tp: 1600})
     consumer._read_offset[tp] = 1200
     asyncio.run(consumer.recover_stranded())
-    consumer._read_offset[tp] = 1599  # the records were handed on in between
-    client.positions[tp] = 1700
+    client.positions[tp] = 1700  # the records were handed on in between, and more fetched
     consumer._read_offset[tp] = 1650
     assert asyncio.run(consumer.recover_stranded()) == []  # a new gap: noted, not acted on
     assert sought == []
@@ -212,13 +216,7 @@ def fetching_consumer(
         return dict(fetched), set(fetched)
 
     monkeypatch.setattr(faust_aiokafka.Consumer, "_wait_next_records", wait_next_records)
-    sought: list[tuple[TP, int]] = []
-
-    async def seek(tp: TP, offset: int) -> None:
-        sought.append((tp, offset))
-
-    consumer.seek = seek
-    return sought
+    return recorded_seeks(consumer)
 
 
 def test_stream_records_fetched_during_a_rebalance_are_read_again_after_it(
