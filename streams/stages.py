@@ -439,10 +439,12 @@ class Pipeline:
             partition = self._series_partition.pop(key, None)
             if partition is not None:
                 self.checkpoints.delete("metrics", key, partition)
-        for key in self.forecasts.evict_idle(now):
+        gone, closing = self.forecasts.evict_idle(now)
+        for key in gone:
             partition = self._forecast_partition.pop(key, None)
             if partition is not None:
                 self.checkpoints.delete("forecast", key, partition)
+        await self._publish_anomalies(closing)
         stats = self.metrics.stats
         SERIES_TRACKED.set(stats.series)
         if stats.rejected_by_cap > self._rejected_seen:

@@ -136,6 +136,23 @@ class BurnRateTracker:
         delta = event.value - previous[1]
         return delta if delta >= 0 else max(event.value, 0.0)
 
+    def expire(self, now: float) -> Anomaly | None:
+        """Resolve a firing alert whose samples stopped; call it before dropping the tracker.
+
+        Closes the windows at ``now`` as a sample counting nothing would: once the longest
+        window has run empty the alert resolves, with the burn rates as of ``now``. Returns
+        ``None`` when nothing was firing or a window still burns.
+        """
+        if self.severity is None or self.bucket is None:
+            return None
+        k = math.floor(now / self.rule.bucket_seconds)
+        if k <= self.bucket:
+            return None
+        self._close()
+        self.bucket = k
+        self._close()  # the empty bucket of ``now``: the windows end there
+        return self._evaluate(now)
+
     def forget_series(self, before: float) -> bool:
         """Drop the counter baselines of series last seen before ``before`` (event time).
 

@@ -142,17 +142,19 @@ class ForecastMonitor:
         """Keys of the predictors and trackers currently kept."""
         return [*self._predictors, *self._trackers]
 
-    def evict_idle(self, now: float) -> list[str]:
+    def evict_idle(self, now: float) -> tuple[list[str], list[Anomaly]]:
         """Drop the states whose series have not been seen for a while before ``now``.
 
         ``now`` is in event time (epoch seconds). A predictor goes after
         ``idle_eviction_seconds`` without a sample; a burn-rate tracker after that or its
         rule's longest window, whichever is longer: by then every window of the tracker is
-        empty, so its alert would resolve on the next sample anyway. Within the trackers that
-        stay, the counter baselines of series gone for ``idle_eviction_seconds`` are dropped.
-        A state restored but not processed since counts as seen at its first call.
+        empty, so its alert resolves. Within the trackers that stay, the counter baselines
+        of series gone for ``idle_eviction_seconds`` are dropped. A state restored but not
+        processed since counts as seen at its first call.
 
-        Returns the evicted keys, so that the caller can delete their checkpoints.
+        Returns the evicted keys, so that the caller can delete their checkpoints, and the
+        records that close what they left open: a ``resolved`` burn-rate alert, a
+        ``withdrawn`` prediction (``reason="idle"``), emitted at ``now``.
         """
         idle = self.config.idle_eviction_seconds
         seen = self._last_seen
@@ -162,15 +164,18 @@ class ForecastMonitor:
                 gone.append(key)
             elif tracker.forget_series(now - idle):
                 self._dirty.add(key)
+        closing = []
         for key in gone:
-            self._predictors.pop(key, None)
-            self._trackers.pop(key, None)
+            state = self._predictors.pop(key, None) or self._trackers.pop(key)
+            anomaly = state.expire(now)
+            if anomaly is not None:
+                closing.append(anomaly)
             del seen[key]
             self._dirty.discard(key)
         stale = [s for s, route in self._routes.items() if route.last_seen < now - idle]
         for series in stale:
             del self._routes[series]
-        return gone
+        return gone, closing
 
     def predictions(self) -> list[tuple[str, float | None]]:
         """Open predictions as ``(state key, expected crossing time)``."""

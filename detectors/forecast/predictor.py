@@ -185,6 +185,20 @@ class CrossingPredictor:
                 return self._anomaly(event, crossing, phase="predicted")
         return None
 
+    def expire(self, now: float) -> Anomaly | None:
+        """Withdraw an open prediction whose series stopped; call it before dropping the
+        predictor. The record carries the last assessment, emitted at ``now``, with
+        ``reason="idle"``. Returns ``None`` when no prediction is open."""
+        crossing = self.last
+        if self.onset is None or crossing is None:
+            return None
+        event = MetricEvent(now, self.service, self.metric, crossing.level, self.host, self.labels)
+        anomaly = self._anomaly(event, crossing, phase="withdrawn")
+        anomaly.details["reason"] = "idle"
+        self.onset = None
+        self.published_crossing = None
+        return anomaly
+
     def _anomaly(self, event: MetricEvent, crossing: Crossing, *, phase: str) -> Anomaly:
         assert self.onset is not None
         limit = self.rule.limit

@@ -221,15 +221,33 @@ def test_idle_trackers_are_evicted_once_their_longest_window_is_empty() -> None:
     run(monitor, [e for e in kept if e.timestamp <= stop + HOUR * 1.5])
     checkout, pay = "slo|checkout-availability|checkout|", "slo|checkout-availability|pay|"
     assert monitor.unloaded_keys(events[0]) == []
-    assert monitor.evict_idle(stop + 1.5 * HOUR) == []  # idle > idle_eviction, < 2 h window
+    assert monitor.evict_idle(stop + 1.5 * HOUR) == ([], [])  # idle > eviction, < 2 h window
     run(monitor, [e for e in kept if e.timestamp > stop + HOUR * 1.5])
-    assert monitor.evict_idle(last) == [checkout]
+    assert monitor.evict_idle(last) == ([checkout], [])  # its alert was not firing
     assert monitor.state_keys() == [pay]
     states = dict(monitor.dirty_states())
     assert list(states) == [pay]  # an evicted tracker is no longer written
     baselines = orjson.loads(states[pay])["state"]["last_values"]
     assert list(baselines) == ["pay|http_requests_total|host=b", "pay|http_errors_total|host=b"]
     assert monitor.unloaded_keys(events[0]) == [checkout]  # it would start afresh
+
+
+def test_an_alert_firing_when_its_counters_stop_resolves_on_eviction() -> None:
+    window = BurnWindow(long_seconds=HOUR, short_seconds=300, burn_rate=14.4, severity="page")
+    config = ForecastConfig(burn_rates=[slo(windows=[window])], idle_eviction_seconds=HOUR)
+    monitor = ForecastMonitor(config)
+    events = counters(lambda t: 0.05 if t >= 2 * HOUR else 0.0, hours=2.5, rps=5)
+    found = run(monitor, events)  # the service stops reporting while failing
+    assert [a.details["phase"] for a in found] == ["firing"]
+    last = events[-1].timestamp
+    assert monitor.evict_idle(last + 0.5 * HOUR) == ([], [])
+    gone, closing = monitor.evict_idle(last + 1.5 * HOUR)
+    assert gone == ["slo|checkout-availability|checkout|"]
+    assert [a.details["phase"] for a in closing] == ["resolved"]
+    resolved = closing[0]
+    assert resolved.anomaly_id == found[0].anomaly_id and resolved.score == 0.0
+    assert resolved.details["emitted_at"] == last + 1.5 * HOUR
+    assert resolved.details["burn_rate"] == 0.0  # its windows are empty by then
 
 
 def test_rule_defaults_and_validation() -> None:

@@ -214,8 +214,8 @@ def test_idle_series_are_evicted_and_returned_the_others_kept() -> None:
         monitor.process(MetricEvent(t, "web", "cpu", 0.5))  # routed to no rule
     kept, idle = (f"forecast|disk-full|db|disk_used_ratio|host={h}" for h in ("db-1", "db-2"))
     now = t0 + 599 * STEP
-    assert monitor.evict_idle(t0 + 2.5 * HOUR) == []  # db-2 idle for 1.5 h only
-    assert monitor.evict_idle(now) == [idle]
+    assert monitor.evict_idle(t0 + 2.5 * HOUR) == ([], [])  # db-2 idle for 1.5 h only
+    assert monitor.evict_idle(now) == ([idle], [])  # it had no prediction open
     assert monitor.state_keys() == [kept]
     assert [key for key, _ in monitor.dirty_states()] == [kept]
     assert sorted(monitor._routes) == sorted(  # the route cache forgets db-2 too
@@ -223,6 +223,23 @@ def test_idle_series_are_evicted_and_returned_the_others_kept() -> None:
     )
     back = MetricEvent(now + STEP, "db", "disk_used_ratio", 0.5, host="db-2")
     assert monitor.unloaded_keys(back) == [idle]
+
+
+def test_a_series_that_stops_with_a_prediction_open_has_it_withdrawn_on_eviction() -> None:
+    config = ForecastConfig(rules=[disk_rule()], idle_eviction_seconds=2 * HOUR)
+    monitor = ForecastMonitor(config)
+    events, _ = leak(3)
+    found = run(monitor, events)
+    assert found[-1].details["phase"] == "predicted"  # the series stops while filling up
+    last = events[-1].timestamp
+    assert monitor.evict_idle(last + HOUR) == ([], [])
+    gone, closing = monitor.evict_idle(last + 3 * HOUR)
+    assert gone == monitor.unloaded_keys(events[0])  # evicted, and nothing kept
+    assert [a.details["phase"] for a in closing] == ["withdrawn"]
+    withdrawn = closing[0]
+    assert withdrawn.anomaly_id == found[0].anomaly_id  # it ends the episode it opened
+    assert withdrawn.details["reason"] == "idle"
+    assert withdrawn.details["emitted_at"] == last + 3 * HOUR
 
 
 def test_restore_rejects_bad_states() -> None:

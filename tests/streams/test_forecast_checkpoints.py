@@ -145,3 +145,22 @@ async def test_tick_deletes_the_checkpoints_of_evicted_forecasts_and_trackers() 
     )
     assert list(store.stores["forecast"]) == [pay]
     assert pipe.forecasts.state_keys() == [pay]
+
+
+async def test_an_alert_still_firing_when_its_tracker_is_evicted_is_resolved() -> None:
+    window = {"long_seconds": 2 * HOUR, "short_seconds": 300, "burn_rate": 14.4, "severity": "page"}
+    config = settings(burn_rates=[{**SLO, "windows": [window]}], idle_eviction_seconds=HOUR)
+    pipe, published = pipeline(config, MemoryCheckpoints())
+    # checkout fails from 1 h and stops reporting at 2.5 h, while its alert fires
+    checkout = traffic("checkout", range(150), errors_from=1, errors_to=3)
+    await feed(pipe, by_time(checkout, traffic("pay", range(150))))
+    assert [a["details"]["phase"] for a in published.burn_rate_alerts()] == ["firing"]
+    await feed(pipe, traffic("pay", range(150, 5 * 60)))
+    await pipe.tick()  # event time is 5 h: checkout idle for longer than its 2 h window
+
+    firing, resolved = published.burn_rate_alerts()
+    assert resolved["details"]["phase"] == "resolved" and resolved["service"] == "checkout"
+    assert resolved["id"] == firing["id"]
+    correlated = [orjson.loads(v) for topic, _, v in published.records if topic == "correlate"]
+    assert resolved in correlated  # the incident engine hears of it too
+    assert pipe.forecasts.state_keys() == ["slo|availability|pay|"]
