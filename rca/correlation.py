@@ -68,6 +68,7 @@ class TrackedIncident:
     refs: dict[str, AnomalyRef] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     predictions: dict[str, float] = field(default_factory=dict)
+    alerts: dict[str, float] = field(default_factory=dict)  # firing, fingerprint -> onset
     seen: set[str] = field(default_factory=set)
     evidence: IncidentEvidence | None = None
     last_rank_at: float = float("-inf")
@@ -133,6 +134,7 @@ class TrackedIncident:
             "last_anomaly_at": self.last_anomaly_at,
             "labels": self.labels,
             "predictions": self.predictions,
+            "alerts": self.alerts,
             "seen": sorted(self.seen),
             "evidence": None if self.evidence is None else self.evidence.to_dict(),
             "last_rank_at": None if self.last_rank_at == float("-inf") else self.last_rank_at,
@@ -150,6 +152,7 @@ class TrackedIncident:
             refs={ref.fingerprint: ref for ref in incident.anomalies},
             labels={str(k): dict(v) for k, v in data.get("labels", {}).items()},
             predictions={str(k): float(v) for k, v in data.get("predictions", {}).items()},
+            alerts={str(k): float(v) for k, v in data.get("alerts", {}).items()},
             seen=set(data.get("seen", [])),
             evidence=None if evidence is None else IncidentEvidence.from_dict(evidence),
             last_rank_at=float("-inf") if last_rank is None else float(last_rank),
@@ -205,13 +208,16 @@ class Correlator:
     def match(
         self, anomaly: Anomaly, open_incidents: Iterable[TrackedIncident]
     ) -> TrackedIncident | None:
-        """The open incident the anomaly joins, if any (closest relation, then latest)."""
+        """The open incident the anomaly joins, if any (closest relation, then latest):
+        within ``window_s`` of its last anomaly, or at any time while one of its alerts
+        fires."""
         fp = anomaly.fingerprint
         best: tuple[int, float, TrackedIncident] | None = None
         for tracked in open_incidents:
             if fp in tracked.refs:
                 return tracked
-            if anomaly.timestamp > tracked.last_anomaly_at + self.config.window_s:
+            live = bool(tracked.alerts)  # an alert still firing: the problem goes on
+            if not live and anomaly.timestamp > tracked.last_anomaly_at + self.config.window_s:
                 continue
             if anomaly.timestamp < tracked.incident.opened_at - self.config.window_s:
                 continue
@@ -242,3 +248,12 @@ class Correlator:
 def is_prediction(anomaly: Anomaly) -> bool:
     """True for forecast records."""
     return anomaly.kind is SignalKind.PREDICTED
+
+
+def alert_phase(anomaly: Anomaly) -> str | None:
+    """``"firing"`` or ``"resolved"`` for a stateful alert (an SLO burn-rate alert), which
+    fires once and says when it stops; ``None`` for any other record."""
+    if anomaly.kind is not SignalKind.METRIC or not anomaly.details:
+        return None
+    phase = anomaly.details.get("phase")
+    return phase if phase in ("firing", "resolved") else None

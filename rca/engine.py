@@ -42,7 +42,13 @@ from rca import operations
 from rca.baseline import MetricHistory
 from rca.config import RcaConfig
 from rca.confirmation import ConfirmationGate
-from rca.correlation import Correlator, TrackedIncident, incident_id_for, is_prediction
+from rca.correlation import (
+    Correlator,
+    TrackedIncident,
+    alert_phase,
+    incident_id_for,
+    is_prediction,
+)
 from rca.exceptions import StateError, UnknownActionError, UnknownIncidentError
 from rca.model import (
     ActionStatus,
@@ -130,6 +136,8 @@ class IncidentEngine:
         self.now = max(self.now, anomaly.timestamp)
         if is_prediction(anomaly) and anomaly.details.get("phase") == "withdrawn":
             return self._withdraw(anomaly)
+        if alert_phase(anomaly) == "resolved":
+            return self._end_alert(anomaly)
         tracked = self.correlator.match(anomaly, self._open.values())
         if tracked is not None:
             return self._fold(tracked, anomaly)
@@ -161,7 +169,8 @@ class IncidentEngine:
         out = self._consider([p.anomaly for p in self.gate.due(now)], at=now)
         cc = self.config.correlation
         for tracked in list(self._open.values()):
-            if now - tracked.last_anomaly_at >= cc.quiet_period_s:
+            # a firing alert says itself when it stops (see _end_alert)
+            if now - tracked.last_anomaly_at >= cc.quiet_period_s and not tracked.alerts:
                 # Detectors report an episode once: a series that still deviates means the
                 # problem goes on, so quiet counts from the last time it was off baseline.
                 off_at = self._last_off_baseline(tracked, now)
@@ -379,10 +388,14 @@ class IncidentEngine:
         return self._publish(tracked, at=anomaly.timestamp, events=[event], rerank=True)
 
     def _note_prediction(self, tracked: TrackedIncident, anomaly: Anomaly) -> None:
+        """Remember what stays in force after its record: a forecast's crossing time, a
+        firing alert."""
         if is_prediction(anomaly):
             crossing = anomaly.details.get("crossing_time")
             if isinstance(crossing, int | float):
                 tracked.predictions[anomaly.fingerprint] = float(crossing)
+        elif alert_phase(anomaly) == "firing":
+            tracked.alerts[anomaly.fingerprint] = anomaly.timestamp
 
     def _consider(self, confirmed: list[Anomaly], *, at: float) -> Outcome:
         """Route confirmed anomalies: join an open incident, reopen a resolved one, or
@@ -466,6 +479,29 @@ class IncidentEngine:
                 return self._resolve(tracked, anomaly.timestamp, text)
             event = TimelineEvent(TimelineKind.ANOMALY, anomaly.timestamp, text)
             return self._publish(tracked, at=anomaly.timestamp, events=[event], rerank=False)
+        return Outcome()
+
+    def _end_alert(self, anomaly: Anomaly) -> Outcome:
+        """A firing alert stopped: it no longer holds its incident open. The incident
+        resolves now if nothing else of it happened within the quiet period; otherwise
+        the end goes on its timeline and the quiet period decides. The record is not
+        evidence: it neither opens nor reopens an incident."""
+        fp = anomaly.fingerprint
+        emitted = anomaly.details.get("emitted_at")
+        at = anomaly.timestamp  # the onset; the record says when the alert stopped
+        if isinstance(emitted, int | float) and math.isfinite(emitted):
+            at = max(at, float(emitted))
+        self.now = max(self.now, at)
+        self._candidates = [a for a in self._candidates if a.fingerprint != fp]
+        for tracked in self._open.values():
+            if tracked.alerts.pop(fp, None) is None:
+                continue
+            text = f"{anomaly.service} {anomaly.signal} stopped firing"
+            quiet = at - tracked.last_anomaly_at >= self.config.correlation.quiet_period_s
+            if quiet and not tracked.alerts:
+                return self._resolve(tracked, at, text)
+            event = TimelineEvent(TimelineKind.ANOMALY, at, text)
+            return self._publish(tracked, at=at, events=[event], rerank=False)
         return Outcome()
 
     def _resolve(self, tracked: TrackedIncident, at: float, why: str) -> Outcome:
