@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,8 +179,12 @@ async def consume_all(
     expect: int | None = None,
     idle_s: float = 3.0,
     timeout_s: float = 120.0,
+    until: Callable[[list[Any]], bool] | None = None,
+    settle_s: float = 3.0,
 ) -> list[Any]:
-    """Read a topic from the beginning until ``expect`` records arrived or it stays idle."""
+    """Read a topic from the beginning until ``expect`` records arrived or it stays idle
+    for ``idle_s``; with ``until``, also as soon as ``until(records)`` holds and nothing
+    more came for ``settle_s``."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
@@ -205,7 +209,10 @@ async def consume_all(
                 extra = await consumer.getmany(timeout_ms=500)
                 records.extend(r for recs in extra.values() for r in recs)
                 break
-            if expect is None and time.monotonic() - last > idle_s:
+            quiet_s = time.monotonic() - last
+            if expect is None and quiet_s > idle_s:
+                break
+            if until is not None and quiet_s > settle_s and until(records):
                 break
     finally:
         await consumer.stop()
