@@ -44,8 +44,14 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
 _DETECT_BYTES = 4096
 # OTLP/JSON writes these bytes fields in hex instead of the Protobuf JSON base64
 _HEX_FIELDS = frozenset({"trace_id", "span_id", "parent_span_id"})
+_KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
 
-_SCALAR, _SCALARS, _MESSAGE, _MESSAGES, _HEX, _BASE64, _DOUBLE, _DOUBLES = range(8)
+_SCALAR, _SCALARS, _MESSAGE, _MESSAGES, _HEX, _BASE64, _DOUBLE, _DOUBLES, _ATTRIBUTES = range(9)
+_ANY_VALUE_NAMES = {
+    "string_value": "stringValue",
+    "int_value": "intValue",
+    "bool_value": "boolValue",
+}
 _KINDS: dict[Any, tuple[str, int]] = {}
 
 
@@ -132,7 +138,7 @@ def _kind(field: Any, value: Any) -> tuple[str, int]:
     if isinstance(value, Message):
         kind = _MESSAGE
     elif field.message_type is not None:
-        kind = _MESSAGES
+        kind = _ATTRIBUTES if field.message_type.full_name == _KEY_VALUE else _MESSAGES
     elif isinstance(value, bytes):
         kind = _HEX if field.name in _HEX_FIELDS else _BASE64
     elif field.cpp_type == field.CPPTYPE_DOUBLE:
@@ -157,6 +163,8 @@ def to_json_shape(message: Message) -> dict[str, Any]:
         name, kind = _KINDS.get(field) or _kind(field, value)
         if kind == _SCALAR:
             out[name] = value
+        elif kind == _ATTRIBUTES:
+            out[name] = [_key_value(item) for item in value]
         elif kind == _MESSAGES:
             out[name] = [to_json_shape(item) for item in value]
         elif kind == _MESSAGE:
@@ -171,6 +179,17 @@ def to_json_shape(message: Message) -> dict[str, Any]:
             out[name] = value.hex()
         else:
             out[name] = base64.b64encode(value).decode()
+    return out
+
+
+def _key_value(item: Any) -> dict[str, Any]:
+    # attributes are most of a request: read directly, the shape ListFields would give
+    out: dict[str, Any] = {"key": item.key} if item.key else {}
+    if item.HasField("value"):
+        value = item.value
+        which = value.WhichOneof("value")
+        name = _ANY_VALUE_NAMES.get(which) if which else None
+        out["value"] = {name: getattr(value, which)} if name else to_json_shape(value)
     return out
 
 

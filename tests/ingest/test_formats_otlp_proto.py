@@ -38,6 +38,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.cumulative import CumulativeState
+from ingest.formats.otlp_proto import parse_request
 from ingest.logs import LogIngestConfig, decode_log_message
 from ingest.metrics import MetricIngestConfig, decode_metric_message
 
@@ -543,3 +544,38 @@ def test_damaged_requests_decode_or_fail_with_a_reason(data):
             continue
         for err in decoded.errors:
             assert isinstance(err.error.reason, Reason)
+
+
+def same_as_json(ours, theirs) -> bool:
+    """Whether a walked request equals its OTLP/JSON text, 64-bit integers as strings there."""
+    if isinstance(ours, dict):
+        return (
+            isinstance(theirs, dict)
+            and ours.keys() == theirs.keys()
+            and all(same_as_json(ours[k], theirs[k]) for k in ours)
+        )
+    if isinstance(ours, list):
+        return (
+            isinstance(theirs, list)
+            and len(ours) == len(theirs)
+            and all(same_as_json(a, b) for a, b in zip(ours, theirs, strict=True))
+        )
+    if isinstance(ours, int) and not isinstance(ours, bool) and isinstance(theirs, str):
+        return str(ours) == theirs
+    if isinstance(ours, float):  # JSON writes a double of 0 as 0
+        return isinstance(theirs, int | float) and ours == theirs
+    return type(ours) is type(theirs) and ours == theirs
+
+
+@pytest.mark.parametrize(
+    ("proto", "as_json", "signal"),
+    [
+        ("collector_otlp_proto_metrics_t0.bin", "collector_otlp_json_metrics_t0.json", "metrics"),
+        ("collector_otlp_proto_metrics_t1.bin", "collector_otlp_json_metrics_t1.json", "metrics"),
+        ("collector_otlp_proto_logs.bin", "collector_otlp_json_logs.json", "logs"),
+    ],
+)
+def test_the_walk_gives_what_the_collector_writes_as_otlp_json(proto, as_json, signal):
+    ours = parse_request((FIXTURES / proto).read_bytes(), signal)
+    theirs = orjson.loads((FIXTURES / as_json).read_bytes())
+    assert same_as_json(ours, theirs), (ours, theirs)
