@@ -6,8 +6,8 @@ into the shape of its OTLP/JSON encoding, so that the OTLP/JSON decoders
 (:mod:`ingest.formats.otlp_metrics`, :mod:`ingest.formats.structured_logs`) do all of
 the validation: keys in lowerCamelCase, enums as integers, trace and span ids in hex,
 other bytes in base64, ``NaN`` and infinities as strings, fields at their default value
-left out. 64-bit integers stay
-Python integers, which those decoders take as they take decimal strings.
+left out. 64-bit integers stay Python integers, which those decoders take as they take
+decimal strings.
 
 The fields are walked with ``ListFields`` rather than converted by
 ``google.protobuf.json_format.MessageToDict``, which gives the same shape (bar the ids)
