@@ -270,6 +270,13 @@ def decode_metric_message(
             rate_suffix=config.rate_suffix,
             missing_timestamp_now=config.missing_timestamp == "now",
         )
+    if fmt == "otlp" and looks_like_otlp_proto(payload):
+        raise fail(
+            fmt,
+            "",
+            Reason.UNKNOWN_FORMAT,
+            "OTLP protobuf on a topic of format otlp (OTLP/JSON): set format otlp_proto or auto",
+        )
     try:
         parsed = load_json(payload, max_bytes)
     except DecodeError as exc:

@@ -94,6 +94,8 @@ def parse_request(payload: bytes, signal: Signal) -> dict[str, Any]:
     ingest.exceptions.DecodeError: invalid_value: otlp_proto: cannot parse as an \
 ExportMetricsServiceRequest: Wire format was corrupt
     """
+    if not payload:
+        raise DecodeError(Reason.EMPTY, f"{FORMAT}: message is empty")
     cls, resources = _REQUESTS[signal]
     name = cls.DESCRIPTOR.name
     try:

@@ -301,6 +301,14 @@ def test_explicit_format_skips_recognition():
         == decode(proto, AUTO, CumulativeState()).events
     )
     with pytest.raises(DecodeError) as info:
+        decode(b"", fixed)
+    assert str(info.value) == "empty: otlp_proto: message is empty"
+    # the Collector's default encoding on a topic set to OTLP/JSON says what to change
+    with pytest.raises(DecodeError) as info:
+        decode(proto, MetricIngestConfig(format="otlp"))
+    assert info.value.reason is Reason.UNKNOWN_FORMAT
+    assert info.value.detail.endswith("set format otlp_proto or auto")
+    with pytest.raises(DecodeError) as info:
         decode(b'{"resourceMetrics": []}', fixed)
     assert info.value.reason is Reason.INVALID_VALUE
     assert info.value.detail.startswith(
