@@ -1,17 +1,21 @@
-"""Decoding one Kafka message of ``telemetry.logs``: JSON records or raw text lines.
+"""Decoding one Kafka message of ``telemetry.logs``: JSON records, OTLP protobuf or raw
+text lines.
 
-A message is JSON when its first non-blank byte is ``{`` or ``[`` and it parses: then it
-is an OTLP / Fluent Bit / Vector record (:mod:`ingest.formats.structured_logs`) or the
-JSON contract (:mod:`ingest.contract`). Otherwise it is one or more raw lines, newline
-separated, each RFC 5424, RFC 3164, ISO-dated syslog or plain (:mod:`ingest.syslog`); a
-line starting with a blank continues the previous one (stack traces).
+A binary message that starts as an OTLP export request does is an OTLP protobuf
+``ExportLogsServiceRequest`` (:mod:`ingest.formats.otlp_proto`). A message is JSON when
+its first non-blank byte is ``{`` or ``[`` and it parses: then it is an OTLP / Fluent Bit
+/ Vector record (:mod:`ingest.formats.structured_logs`) or the JSON contract
+(:mod:`ingest.contract`). Otherwise it is one or more raw lines, newline separated, each
+RFC 5424, RFC 3164, ISO-dated syslog or plain (:mod:`ingest.syslog`); a line starting
+with a blank continues the previous one (stack traces).
 
 The service of a raw line is, in order: the first matching :class:`ServiceRule`; the
 structured-data parameter named by ``service_param``; the syslog app-name; the host;
 ``default_service``. ``aliases`` then renames it.
 
-A message that is not UTF-8 text, or holds control characters other than tab, carriage
-return, newline and escape, is rejected as a whole: binary data never becomes log lines.
+Any other message that is not UTF-8 text, or holds control characters other than tab,
+carriage return, newline and escape, is rejected as a whole: binary data never becomes
+log lines.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from pydantic import BaseModel, Field, field_validator
 from detectors.events import LogEvent
 from ingest.contract import Decoded, EventError, decode_objects, log_from_obj
 from ingest.exceptions import DecodeError, Reason
-from ingest.formats.structured_logs import StructuredLogConfig, decode_structured_logs
+from ingest.formats.otlp_proto import looks_like_otlp_proto, parse_request
+from ingest.formats.structured_logs import (
+    StructuredLogConfig,
+    decode_otlp_logs,
+    decode_structured_logs,
+)
 from ingest.syslog import SyslogRecord, parse_line
 
 ServiceSource = Literal["param", "app_name", "host"]
@@ -175,6 +184,9 @@ def decode_log_message(
         raise DecodeError(
             Reason.OVERSIZED, f"message is {len(payload)} bytes, the limit is {max_bytes}"
         )
+    if looks_like_otlp_proto(payload):
+        request = parse_request(payload, "logs")
+        return decode_otlp_logs(request, config.structured.otlp, fmt="otlp_proto")
     stripped = payload.lstrip(_WHITESPACE)
     if not stripped:
         raise DecodeError(Reason.EMPTY, "message is empty")

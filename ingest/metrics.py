@@ -1,11 +1,11 @@
 """Decoding one Kafka message of ``telemetry.metrics`` in any supported format.
 
 Supported: our JSON contract (``json``, see :mod:`ingest.contract`), OTLP/JSON
-(``otlp``), InfluxDB line protocol (``influx``), collectd's JSON (``collectd``),
-prometheus-kafka-adapter's JSON (``prometheus``) and Graphite plaintext
-(``graphite``). With ``format="auto"`` each message is recognised by its first byte
-and, for JSON, by the keys of its (only) parse; give the format explicitly for a topic
-that carries a single one.
+(``otlp``), OTLP protobuf (``otlp_proto``), InfluxDB line protocol (``influx``),
+collectd's JSON (``collectd``), prometheus-kafka-adapter's JSON (``prometheus``) and
+Graphite plaintext (``graphite``). With ``format="auto"`` each message is recognised by
+its first byte and, for JSON, by the keys of its (only) parse, for protobuf by its
+control bytes; give the format explicitly for a topic that carries a single one.
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ from ingest.formats.graphite import decode_graphite
 from ingest.formats.influx import decode_influx
 from ingest.formats.mapping import MetricMapping
 from ingest.formats.otlp_metrics import decode_otlp_metrics, looks_like_otlp_metrics
+from ingest.formats.otlp_proto import looks_like_otlp_proto, parse_request
 from ingest.formats.prometheus import decode_prometheus, looks_like_prometheus
 
-MetricFormat = Literal["auto", "json", "otlp", "influx", "collectd", "prometheus", "graphite"]
+MetricFormat = Literal[
+    "auto", "json", "otlp", "otlp_proto", "influx", "collectd", "prometheus", "graphite"
+]
 
 _WHITESPACE = b" \t\r\n"
 _JSON_START = frozenset(b"{[")
 _DETECT_BYTES = 4096
 _BINARY = (
     "a binary message is none of the supported formats "
-    "(OTLP protobuf is not supported: use encoding otlp_json)"
+    "(an OTLP protobuf request starts with byte 0x0a)"
 )
 
 
@@ -227,6 +230,17 @@ def decode_metric_message(
             Reason.OVERSIZED, f"message is {len(payload)} bytes, the limit is {max_bytes}"
         )
     mapping = config.mapping
+    if fmt == "auto" and looks_like_otlp_proto(payload):
+        fmt = "otlp_proto"
+    if fmt == "otlp_proto":
+        return decode_otlp_metrics(
+            parse_request(payload, "metrics"),
+            mapping=mapping.otlp,
+            state=state,
+            rate_suffix=config.rate_suffix,
+            quantiles=config.quantiles,
+            fmt="otlp_proto",
+        )
     if fmt == "auto":
         lead = payload[0] if payload else 32
         if lead in _WHITESPACE:
@@ -255,6 +269,13 @@ def decode_metric_message(
             state=state,
             rate_suffix=config.rate_suffix,
             missing_timestamp_now=config.missing_timestamp == "now",
+        )
+    if fmt == "otlp" and looks_like_otlp_proto(payload):
+        raise fail(
+            fmt,
+            "",
+            Reason.UNKNOWN_FORMAT,
+            "OTLP protobuf on a topic of format otlp (OTLP/JSON): set format otlp_proto or auto",
         )
     try:
         parsed = load_json(payload, max_bytes)

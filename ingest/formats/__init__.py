@@ -1,9 +1,9 @@
 """Telemetry formats that producers already ship to Kafka.
 
-Metrics: OTLP/JSON, InfluxDB line protocol (Telegraf), collectd JSON,
+Metrics: OTLP (JSON and protobuf), InfluxDB line protocol (Telegraf), collectd JSON,
 prometheus-kafka-adapter JSON, Graphite plaintext; see :mod:`ingest.metrics` for the
-entry point. Logs: OTLP/JSON, Fluent Bit and Vector JSON records; see
-:func:`~ingest.formats.structured_logs.decode_structured_logs`.
+entry point. Logs: OTLP (JSON and protobuf), Fluent Bit and Vector JSON records; see
+:func:`~ingest.formats.structured_logs.decode_structured_logs` and :mod:`ingest.logs`.
 
 Each decoder is pure: parsed JSON or bytes in, a :class:`~ingest.contract.Decoded`
 out, every rejected element with a detail that names the format it was taken for.

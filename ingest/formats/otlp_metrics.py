@@ -1,5 +1,6 @@
-"""OTLP/JSON ``ExportMetricsServiceRequest``, as the OpenTelemetry Collector's Kafka
-exporter writes it with ``encoding: otlp_json``.
+"""OTLP ``ExportMetricsServiceRequest``, as the OpenTelemetry Collector's Kafka exporter
+writes it with ``encoding: otlp_json`` (and, once :mod:`ingest.formats.otlp_proto` has
+given it the same shape, with ``otlp_proto``).
 
 * gauges: each data point as it is;
 * sums: monotonic ones become per-second rates (``<name><rate_suffix>``), cumulative
@@ -63,6 +64,7 @@ class _Context:
     """What every data point of one metric shares."""
 
     __slots__ = (
+        "fmt",
         "mapping",
         "name",
         "quantiles",
@@ -82,7 +84,9 @@ class _Context:
         state: CumulativeState | None,
         rate_suffix: str,
         quantiles: tuple[float, ...],
+        fmt: str,
     ) -> None:
+        self.fmt = fmt
         self.mapping = mapping
         self.resource = resource
         self.state = state
@@ -161,7 +165,7 @@ def _sum_points(ctx: _Context, data: dict[str, Any], out: list[MetricEvent]) -> 
         else:
             rate = counter_rate(
                 ctx.state,
-                fmt=FORMAT,
+                fmt=ctx.fmt,
                 service=service,
                 metric=ctx.name,
                 host=host,
@@ -349,11 +353,13 @@ def decode_otlp_metrics(
     state: CumulativeState | None,
     rate_suffix: str,
     quantiles: tuple[float, ...],
+    fmt: str = FORMAT,
 ) -> Decoded[MetricEvent]:
     """Decode a parsed ``ExportMetricsServiceRequest``.
 
     Each metric is decoded on its own: a bad one is reported with its position
     (``index`` counts the metrics of the message in order) and the others are kept.
+    Error details start with ``fmt``, the name of the encoding the request came in.
 
     >>> request = {"resourceMetrics": [{"resource": {"attributes": [
     ...     {"key": "service.name", "value": {"stringValue": "checkout"}}]},
@@ -365,11 +371,11 @@ def decode_otlp_metrics(
     ('checkout', 'queue.depth', 7.0, 1700000000.0)
     """
     if not isinstance(parsed, dict):
-        raise fail(FORMAT, "", Reason.NOT_AN_EVENT, "an ExportMetricsServiceRequest is an object")
+        raise fail(fmt, "", Reason.NOT_AN_EVENT, "an ExportMetricsServiceRequest is an object")
     try:
         resources = array(parsed, "resourceMetrics")
     except DecodeError as exc:
-        raise fail(FORMAT, "", exc.reason, exc.detail) from None
+        raise fail(fmt, "", exc.reason, exc.detail) from None
     out: Decoded[MetricEvent] = Decoded()
     ordinal = -1
     for r, resource_metrics in enumerate(resources):
@@ -383,6 +389,7 @@ def decode_otlp_metrics(
                 state=state,
                 rate_suffix=rate_suffix,
                 quantiles=quantiles,
+                fmt=fmt,
             )
             scope_key, scopes = first_array(
                 resource_metrics, "scopeMetrics", "instrumentationLibraryMetrics"
@@ -390,7 +397,7 @@ def decode_otlp_metrics(
         except DecodeError as exc:
             ordinal += 1
             add_error(
-                out, ordinal, fail(FORMAT, where_r, exc.reason, exc.detail), dumps(resource_metrics)
+                out, ordinal, fail(fmt, where_r, exc.reason, exc.detail), dumps(resource_metrics)
             )
             continue
         for s, scope_metrics in enumerate(scopes):
@@ -404,7 +411,7 @@ def decode_otlp_metrics(
                 add_error(
                     out,
                     ordinal,
-                    fail(FORMAT, where_s, exc.reason, exc.detail),
+                    fail(fmt, where_s, exc.reason, exc.detail),
                     dumps(scope_metrics),
                 )
                 continue
@@ -430,11 +437,9 @@ def decode_otlp_metrics(
                     ctx.name = name
                     _DECODERS[kind](ctx, data, events)
                 except DecodeError as exc:
-                    add_error(
-                        out, ordinal, fail(FORMAT, where, exc.reason, exc.detail), dumps(metric)
-                    )
+                    add_error(out, ordinal, fail(fmt, where, exc.reason, exc.detail), dumps(metric))
                     continue
                 out.events.extend(events)
     if ordinal < 0:
-        raise fail(FORMAT, "", Reason.EMPTY, "the request has no metric")
+        raise fail(fmt, "", Reason.EMPTY, "the request has no metric")
     return out

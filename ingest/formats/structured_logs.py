@@ -4,7 +4,8 @@
 returns None for anything else (the JSON contract, raw lines), so a log decoder can try
 it first at the cost of a few key lookups:
 
-* OTLP: an object with ``resourceLogs`` (the Collector's Kafka exporter, ``otlp_json``);
+* OTLP: an object with ``resourceLogs`` (the Collector's Kafka exporter, ``otlp_json``;
+  its ``otlp_proto`` takes the same shape in :mod:`ingest.formats.otlp_proto`);
 * Vector: records with ``source_type`` (every Vector source sets it);
 * Fluent Bit: records with ``@timestamp`` (the Kafka output's ``timestamp_key``), or
   ``kubernetes`` metadata (the ``kubernetes`` filter) and no contract ``service`` key.
@@ -272,8 +273,12 @@ def _otlp_record(record: Any, resource: dict[str, str], mapping: OtlpMapping) ->
     )
 
 
-def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[LogEvent]:
+def decode_otlp_logs(
+    parsed: dict[str, Any], mapping: OtlpMapping, *, fmt: str = "otlp"
+) -> Decoded[LogEvent]:
     """Decode a parsed ``ExportLogsServiceRequest``; each bad record is reported alone.
+
+    Error details start with ``fmt``, the name of the encoding the request came in.
 
     >>> d = decode_otlp_logs({"resourceLogs": [{"resource": {"attributes": [
     ...     {"key": "service.name", "value": {"stringValue": "cart"}}]},
@@ -289,7 +294,7 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
     try:
         resources = array(parsed, "resourceLogs")
     except DecodeError as exc:
-        raise fail("otlp", "", exc.reason, exc.detail) from None
+        raise fail(fmt, "", exc.reason, exc.detail) from None
     for r, resource_logs in enumerate(resources):
         try:
             if not isinstance(resource_logs, dict):
@@ -303,7 +308,7 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
             out.errors.append(
                 EventError(
                     ordinal,
-                    fail("otlp", f"resourceLogs[{r}]", exc.reason, exc.detail),
+                    fail(fmt, f"resourceLogs[{r}]", exc.reason, exc.detail),
                     dumps(resource_logs),
                 )
             )
@@ -318,7 +323,7 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
                 ordinal += 1
                 out.errors.append(
                     EventError(
-                        ordinal, fail("otlp", where_s, exc.reason, exc.detail), dumps(scope_logs)
+                        ordinal, fail(fmt, where_s, exc.reason, exc.detail), dumps(scope_logs)
                     )
                 )
                 continue
@@ -331,12 +336,12 @@ def decode_otlp_logs(parsed: dict[str, Any], mapping: OtlpMapping) -> Decoded[Lo
                     out.errors.append(
                         EventError(
                             ordinal,
-                            fail("otlp", where, exc.reason, exc.detail),
+                            fail(fmt, where, exc.reason, exc.detail),
                             dumps(record),
                         )
                     )
     if ordinal < 0:
-        raise fail("otlp", "", Reason.EMPTY, "the request has no log record")
+        raise fail(fmt, "", Reason.EMPTY, "the request has no log record")
     return out
 
 

@@ -63,8 +63,8 @@ def test_contract_path_gives_exactly_what_decode_metrics_gives():
         (b'{"foo": 1}', "keys [foo]"),
         (b'{"resourceLogs": []}', "resourceLogs"),
         (b"hello world", "neither InfluxDB line protocol"),
-        (b"\n\x0a\x12\xff\xfe\x00binary", "OTLP protobuf"),
-        (b"\x0a\x8f\x03\x0a\xff\xfe", "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "an OTLP protobuf request starts with byte 0x0a"),
+        (b"\x8f\x03\x0a\xff\xfe", "binary"),
         (b"42", "neither"),
     ],
 )

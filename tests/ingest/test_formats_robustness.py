@@ -13,7 +13,7 @@ from ingest.formats.cumulative import CumulativeState
 from ingest.formats.structured_logs import decode_structured_logs
 from ingest.metrics import MetricIngestConfig, decode_metric_message
 
-FORMATS = ["auto", "otlp", "influx", "collectd", "prometheus", "graphite"]
+FORMATS = ["auto", "otlp", "otlp_proto", "influx", "collectd", "prometheus", "graphite"]
 KEYS = [
     "resourceMetrics",
     "scopeMetrics",
