@@ -204,11 +204,11 @@ def test_config_rejects_close_threshold_above_open() -> None:
         MetricDetectionConfig(threshold=0.3, hysteresis={"close_threshold": 0.5})
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_older_states_are_read_and_score_as_before(version: int) -> None:
     # written by earlier layouts (1: a count per seasonal bucket; 2: one bit per bucket, every
-    # slot pickled by name; 3: a bank row without the change-of-pattern columns), with the
-    # scores those layouts gave for the points that followed
+    # slot pickled by name; 3: a bank row without the change-of-pattern columns; 4: the
+    # current one), with the scores those layouts gave for the points that followed
     fixtures = Path(__file__).parent / "fixtures"
     state = (fixtures / f"robust_likelihood_v{version}.state").read_bytes()
     expected = json.loads((fixtures / f"robust_likelihood_v{version}.json").read_text())
@@ -217,8 +217,8 @@ def test_older_states_are_read_and_score_as_before(version: int) -> None:
     monitor.restore(expected["key"], state)
     points = synthetic_series(expected["points"])[expected["first"] :]
     scores = [monitor.score(MetricEvent(t, "svc", "latency_ms", x)) for t, x in points]
-    # the error gate, added later, holds the likelihood of an error of a usual size at 0.3
-    # (here one point, 0.344 before); every other point scores as before
+    # the error gate, added after layouts 1 to 3, holds the likelihood of an error of a
+    # usual size at 0.3 (here one point, 0.344 before); every other point scores as before
     assert len(scores) == len(expected["scores"])
     lowered = [
         (new, old) for new, old in zip(scores, expected["scores"], strict=True) if new != old
