@@ -42,6 +42,9 @@ class RobustParams:
     pattern_drift: float = 1.0
     pattern_limit: float = 30.0
     error_gate: float = 1.5
+    departure_alpha: float = 0.005
+    departure_drift: float = 1.0
+    departure_limit: float = 40.0
 
     def __post_init__(self) -> None:
         seasons = tuple((float(p), int(b)) for p, b in self.seasons)
@@ -87,7 +90,8 @@ class RobustBank(DetectorBank):
         bins = [b for _, b in params.seasons]
         self._profiles = len(bins)
         self._width = kernel.state_columns(self._profiles, params.short_window)
-        self._n_buckets = sum(bins)
+        longest = max(params.seasons, default=(0.0, 0))  # the season-departure profile's
+        self._n_buckets = sum(bins) + longest[1]
         values = [0.0] * kernel.P_SEASONS
         for index, value in (
             (kernel.P_LEVEL_ALPHA, params.level_alpha),
@@ -112,6 +116,12 @@ class RobustBank(DetectorBank):
             (kernel.P_PATTERN_DRIFT, params.pattern_drift),
             (kernel.P_PATTERN_LIMIT, params.pattern_limit),
             (kernel.P_ERROR_GATE, params.error_gate),
+            (kernel.P_DEP_ALPHA, params.departure_alpha),
+            (kernel.P_DEP_DRIFT, params.departure_drift),
+            (kernel.P_DEP_LIMIT, params.departure_limit),
+            (kernel.P_DEP_AT, sum(bins)),
+            (kernel.P_DEP_PERIOD, longest[0]),
+            (kernel.P_DEP_BINS, longest[1]),
         ):
             values[index] = float(value)
         offset = 0
@@ -236,11 +246,15 @@ class _Profile:
 _PROFILE_V1_SLOTS = ("alpha", "bins", "counts", "err", "level", "period", "t0", "t_last", "values")
 """Layout of a profile in states of version 1."""
 
-_STATE_LAYOUT = 4
+_STATE_LAYOUT = 5
 """First item of a pickled :class:`RobustLikelihood` (older ones pickled a dict)."""
 
-_PATTERN_COLUMNS = kernel.F_PROFILES - kernel.F_PAT_N
+_PATTERN_COLUMNS = kernel.F_DEP_N - kernel.F_PAT_N
 """Columns of the change-of-pattern CUSUM, inserted before the profiles in layout 4."""
+
+_DEPARTURE_COLUMNS = kernel.F_PROFILES - kernel.F_DEP_N
+"""Columns of the season-departure CUSUM, inserted before the profiles in layout 5 (its
+profile's buckets follow the other profiles' buckets)."""
 
 
 @register_detector("robust_likelihood")
@@ -274,15 +288,24 @@ class RobustLikelihood(BankedDetector):
       sustained rise of the error's size, e.g. a flat series that starts to oscillate,
       even inside the usual range) and restarts from 0.
 
+    * departure from the season: a copy of the longest seasonal profile whose deseasonalised
+      level is slow (``departure_alpha``) gives the value the season and the last weeks lead
+      to expect; a two-sided CUSUM of its error, in units of its mean absolute error (each
+      step at most 4), less ``departure_drift`` a point, scores from 0.5 up above
+      ``departure_limit`` and restarts from 0. It runs once that profile spans two periods
+      and while a seasonal profile predicts better than the level model, and finds hours in
+      which the whole series stays away from its season on one side, inside the usual
+      range (a holiday in a traffic series).
+
     * extreme deviation: once the scales are learnt, a deviation of ``extreme_z`` mean
       absolute errors or more, beyond the recent peak, scores at least 0.9 whatever the
       time span seen and whatever the refractory period (a jump of hundreds of robust
       standard deviations from a well-learnt baseline always alerts).
 
-    After any alert (score 0.5 or more), further likelihood, deviation and pattern alerts
-    are lowered to 0.3 for ``refractory`` points: one alert per episode (spatial novelty
-    and extreme deviations still count).
-    Memory is constant: about 4 KB per series with the default profiles. The state is one
+    After any alert (score 0.5 or more), further likelihood, deviation, pattern and
+    departure alerts are lowered to 0.3 for ``refractory`` points: one alert per episode
+    (spatial novelty and extreme deviations still count).
+    Memory is constant: about 5.4 KB per series with the default profiles. The state is one
     row of a :class:`RobustBank`; a :class:`~detectors.metric.MetricMonitor` keeps every
     series of one parameter set in one bank and runs a batch of points through one compiled
     loop (:mod:`detectors.metric.robust_kernel`).
@@ -308,6 +331,9 @@ class RobustLikelihood(BankedDetector):
     pattern_alpha, pattern_drift, pattern_limit
         Change of pattern: smoothing of the long-run distribution of the log absolute
         error, allowance per point and alert limit of its CUSUM (``inf`` disables).
+    departure_alpha, departure_drift, departure_limit
+        Departure from the season: smoothing of its profile's level, allowance per point
+        and alert limit of its CUSUM (``inf`` disables).
     error_gate
         Least log absolute error of a point, in long-run standard deviations above its
         long-run mean, for its likelihood to alert (``-inf`` disables).
@@ -396,18 +422,21 @@ class RobustLikelihood(BankedDetector):
         if isinstance(state, dict):  # versions 1 and 2: every slot by name
             self.bank, self.row = _from_slots(state)
             return
-        if not isinstance(state, tuple) or not state or state[0] not in (3, _STATE_LAYOUT):
+        if not isinstance(state, tuple) or not state or state[0] not in (3, 4, _STATE_LAYOUT):
             raise ValueError("not a robust_likelihood state")
         layout, params, row_state, buckets = state
         if not isinstance(params, dict) or not isinstance(row_state, bytes):
             raise ValueError("not a robust_likelihood state")
         if not isinstance(buckets, bytes):
             raise ValueError("not a robust_likelihood state")
-        if layout == 3:  # no change-of-pattern columns yet: it starts learning now
-            at = 8 * kernel.F_PAT_N
-            row_state = row_state[:at] + bytes(8 * _PATTERN_COLUMNS) + row_state[at:]
         self.bank = RobustBank(RobustParams(**params))
         self.row = self.bank.allocate()
+        if layout < 5:  # no season-departure columns and profile yet: they start learning now
+            at = 8 * kernel.F_PAT_N if layout == 3 else 8 * kernel.F_DEP_N
+            added = _DEPARTURE_COLUMNS + (_PATTERN_COLUMNS if layout == 3 else 0)
+            row_state = row_state[:at] + bytes(8 * added) + row_state[at:]
+            empty = self.bank.buckets.shape[1] - len(buckets) // 8
+            buckets += np.full(max(empty, 0), math.nan).tobytes()
         self.bank.load_row(self.row, row_state, buckets)
 
 

@@ -10,12 +10,16 @@ Row layout
 ``state`` (float64)
     the ``F_*`` columns below (counts are stored as floats, exact below 2**53; ``F_PAT_*``
     hold the change-of-pattern CUSUM and the long-run mean and variance of the log absolute
-    error, all 0 before the first error), then four
+    error, all 0 before the first error; ``F_DEP_*`` the season-departure profile's count of
+    values, first time, slow level, mean absolute error and two-sided CUSUM, all 0 before
+    the first value), then four
     columns per seasonal profile (``PROFILE_COLUMNS``: its deseasonalised level, mean
     absolute error, first and last time), then the short ring of raw scores
     (``short_window`` columns, from ``params[P_RING_AT]``).
 ``buckets`` (float64)
-    the buckets of every profile side by side; NaN marks a bucket that has had no value.
+    the buckets of every profile side by side, then those of the season-departure profile
+    (as many as the longest profile's, from ``params[P_DEP_AT]``); NaN marks a bucket that
+    has had no value.
 
 Parameters are one float64 vector: the ``P_*`` entries, then ``(period, buckets, offset in
 buckets)`` per profile from ``P_SEASONS``.
@@ -39,7 +43,8 @@ F_T0, F_LEVEL, F_ERR, F_LO, F_HI, F_RING_SUM = 0, 1, 2, 3, 4, 5
 F_AVG_MEAN, F_AVG_VAR, F_AVG_PEAK, F_Z_PEAK = 6, 7, 8, 9
 F_N, F_RING_I, F_QUIET = 10, 11, 12
 F_PAT_N, F_PAT_MEAN, F_PAT_VAR, F_PAT_SUM = 13, 14, 15, 16
-F_PROFILES = 17
+F_DEP_N, F_DEP_T0, F_DEP_LEVEL, F_DEP_ERR, F_DEP_UP, F_DEP_DOWN = 17, 18, 19, 20, 21, 22
+F_PROFILES = 23
 PROFILE_COLUMNS = 4
 PF_LEVEL, PF_ERR, PF_T0, PF_TLAST = 0, 1, 2, 3
 
@@ -67,11 +72,25 @@ PF_LEVEL, PF_ERR, PF_T0, PF_TLAST = 0, 1, 2, 3
     P_PATTERN_DRIFT,
     P_PATTERN_LIMIT,
     P_ERROR_GATE,
-) = range(22)
-P_SEASONS = 22
+    P_DEP_ALPHA,
+    P_DEP_DRIFT,
+    P_DEP_LIMIT,
+    P_DEP_AT,
+    P_DEP_PERIOD,
+    P_DEP_BINS,
+) = range(28)
+P_SEASONS = 28
 
 EXPECTATION_SCALE = 1.2533
 """Mean absolute error to standard deviation of a normal distribution (sqrt(pi / 2))."""
+
+DEPARTURE_CLIP = 4.0
+"""Largest step of the season-departure CUSUM, in mean absolute errors (a lone spike is not
+a departure)."""
+
+DEPARTURE_SEASON_ALPHA = 0.1
+"""Smoothing of the season-departure profile's buckets, slower than the predicting
+profiles', so that an unusual day does not become the season within the hour."""
 
 
 def state_columns(profiles: int, short_window: int) -> int:
@@ -170,6 +189,108 @@ def _learn_pattern(state: Arr, row: int, u: float, params: Arr, may_alert: bool)
 
 
 @njit(cache=True, nogil=True)
+def _seasonal(state: Arr, row: int, params: Arr) -> bool:
+    """Whether a seasonal profile predicts better than the level model (and spans two
+    periods): the series has a season."""
+    err = state[row, F_ERR]
+    for p in range(int(params[P_PROFILES])):
+        base = F_PROFILES + PROFILE_COLUMNS * p
+        if state[row, base + PF_ERR] < err and state[row, base + PF_TLAST] - state[
+            row, base + PF_T0
+        ] >= (MIN_PERIODS * params[P_SEASONS + 3 * p]):
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _departure_bucket(state: Arr, buckets: Arr, row: int, t: float, params: Arr) -> float:
+    """Bucket of the season-departure profile at ``t`` once it spans two periods (NaN
+    before, and for a bucket that has had no value)."""
+    period = params[P_DEP_PERIOD]
+    if state[row, F_DEP_N] == 0.0 or t - state[row, F_DEP_T0] < MIN_PERIODS * period:
+        return math.nan
+    k = int(params[P_DEP_AT]) + _bucket(t, period, int(params[P_DEP_BINS]))
+    return buckets[row, k]
+
+
+@njit(cache=True, nogil=True)
+def _departure_sums(
+    state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr
+) -> tuple[float, float]:
+    """Upper and lower CUSUM of the season-departure profile's error once ``x`` is added
+    (0 until the profile spans two periods, and while the series has no season)."""
+    if params[P_DEP_BINS] < 1.0 or state[row, F_DEP_N] * params[P_ERROR_ALPHA] < 1.0:
+        return 0.0, 0.0
+    if not _seasonal(state, row, params):
+        return 0.0, 0.0
+    offset = _departure_bucket(state, buckets, row, t, params)
+    scale = state[row, F_DEP_ERR]
+    if math.isnan(offset) or scale <= 0.0:
+        return 0.0, 0.0
+    r = (x - offset - state[row, F_DEP_LEVEL]) / scale
+    r = max(min(r, DEPARTURE_CLIP), -DEPARTURE_CLIP)
+    drift = params[P_DEP_DRIFT]
+    return (
+        max(0.0, state[row, F_DEP_UP] + r - drift),
+        max(0.0, state[row, F_DEP_DOWN] - r - drift),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _departure_score(sums: tuple[float, float], params: Arr) -> float:
+    """Score of the season-departure CUSUMs: 0 up to the limit, then from 0.5 towards 0.9."""
+    limit = params[P_DEP_LIMIT]
+    total = max(sums[0], sums[1])
+    if not total > limit:
+        return 0.0
+    return 0.5 + 0.4 * math.tanh((total - limit) / limit)
+
+
+@njit(cache=True, nogil=True)
+def _learn_departure(
+    state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr, may_alert: bool
+) -> None:
+    """Learn ``x`` in the season-departure CUSUMs (restarted when they alert) and profile.
+
+    The profile is a copy of the longest seasonal profile whose deseasonalised level is
+    slow (``departure_alpha``): its error stays on one side when the whole series moves, for
+    hours, away from what the season and the last weeks lead to expect, such as a holiday
+    in a traffic series, even inside the usual range of values.
+    """
+    if params[P_DEP_BINS] < 1.0:
+        return
+    up, down = _departure_sums(state, buckets, row, x, t, params)
+    if may_alert and _departure_score((up, down), params) >= 0.5:
+        up = down = 0.0
+    state[row, F_DEP_UP] = up
+    state[row, F_DEP_DOWN] = down
+    n = state[row, F_DEP_N]
+    if n == 0.0:
+        state[row, F_DEP_T0] = t
+        state[row, F_DEP_LEVEL] = x
+    offset = _departure_bucket(state, buckets, row, t, params)
+    if math.isnan(offset):
+        offset = 0.0
+    level = state[row, F_DEP_LEVEL]
+    k = int(params[P_DEP_AT]) + _bucket(t, params[P_DEP_PERIOD], int(params[P_DEP_BINS]))
+    value = buckets[row, k]
+    if math.isnan(value):
+        buckets[row, k] = x - level
+    else:
+        buckets[row, k] = value + DEPARTURE_SEASON_ALPHA * (x - level - value)
+    state[row, F_DEP_N] = n + 1.0
+    if n == 0.0:
+        return
+    y = x - offset
+    a = params[P_DEP_ALPHA]
+    a = a if n * a > 1.0 else 1.0 / (n + 1.0)
+    b = params[P_ERROR_ALPHA]
+    b = b if n * b > 1.0 else 1.0 / (n + 1.0)
+    state[row, F_DEP_ERR] += b * (abs(y - level) - state[row, F_DEP_ERR])
+    state[row, F_DEP_LEVEL] = level + a * (y - level)
+
+
+@njit(cache=True, nogil=True)
 def _evaluate(
     state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr
 ) -> tuple[float, float, float]:
@@ -198,7 +319,8 @@ def _evaluate(
     z_peak = state[row, F_Z_PEAK]
     if z > params[P_NOVEL_Z] and z > z_peak:
         score = max(score, 1.0 - 0.5 * z_peak / z)
-    return z, max(score, pattern), u
+    departure = _departure_score(_departure_sums(state, buckets, row, x, t, params), params)
+    return z, max(score, pattern, departure), u
 
 
 @njit(cache=True, nogil=True)
@@ -250,6 +372,7 @@ def learn(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -
     if n >= 2:
         z, s, u = _evaluate(state, buckets, row, x, t, params)
         _learn_pattern(state, row, u, params, quiet <= 0 and n >= window * 2)
+    _learn_departure(state, buckets, row, x, t, params, quiet <= 0 and n >= window * 2)
     if n >= window * 2:
         if s >= 0.5 or _spatial(state, row, x, t, params) > 0.0:
             state[row, F_QUIET] = params[P_REFRACTORY]

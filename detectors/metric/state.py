@@ -8,17 +8,19 @@ from typing import Any
 
 from detectors.metric.exceptions import StateError
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 """First byte of every state; bump it when the layout changes incompatibly.
 
 Version 2: a seasonal profile of ``robust_likelihood`` keeps one bit per bucket (whether
 it has had a value) instead of a count. Version 3: ``robust_likelihood`` pickles its row of
 a bank (two float arrays) and only the parameters that differ from the defaults, instead of
 every slot by name. Version 4: the row of ``robust_likelihood`` holds the change-of-pattern
-CUSUM (four columns before the profiles). Versions 1 to 3 are still read (and converted).
+CUSUM (four columns before the profiles). Version 5: the row of ``robust_likelihood`` holds
+the season-departure CUSUM (six columns before the profiles) and its profile's buckets
+(after the other buckets). Versions 1 to 4 are still read (and converted).
 """
 
-READABLE_VERSIONS = frozenset({1, 2, 3, STATE_VERSION})
+READABLE_VERSIONS = frozenset({1, 2, 3, 4, STATE_VERSION})
 """State versions :func:`load_state` reads."""
 
 _ALLOWED_MODULES = ("detectors.metric", "river.", "array", "collections", "copyreg")

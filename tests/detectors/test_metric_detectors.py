@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import pickle
+import random
 from collections.abc import Callable
 
 import pytest
 
 from detectors.metric import make_detector, registered_detectors
 from detectors.metric.base import MetricDetector
+from detectors.metric.robust import RobustLikelihood
 from detectors.metric.state import dump_state, load_state
 
 ALL = registered_detectors()
@@ -103,3 +105,33 @@ def test_default_detector_alerts_on_a_missing_daily_jump() -> None:
     nine_am_last_day = 288 * 5 + 108
     assert max(scores[nine_am_last_day : nine_am_last_day + 3]) >= 0.5
     assert max(scores[288 * 3 : 288 * 5]) < 0.5
+
+
+def traffic_series(days: int, off_day: int, factor: float) -> list[tuple[float, float]]:
+    """Half-hourly requests with a daily peak, lower at weekends; on ``off_day`` the peak is
+    ``factor`` of its usual height (a holiday: inside the usual range of values)."""
+    rng = random.Random(3)
+    start, step = 1_700_006_400.0, 1800.0
+    points = []
+    for i in range(48 * days):
+        t = start + i * step
+        hour = (t % 86400.0) / 3600.0
+        weekend = int((t // 86400.0) % 7) in (2, 3)
+        peak = 800.0 * math.sin(math.pi * hour / 24.0) ** 4 * (0.7 if weekend else 1.0)
+        height = factor if i // 48 == off_day else 1.0
+        points.append((t, 1000.0 + peak * height + rng.gauss(0.0, 30.0)))
+    return points
+
+
+@pytest.mark.parametrize(("factor", "alerts"), [(0.6, True), (1.0, False)])
+def test_default_detector_alerts_on_a_day_that_departs_from_the_season(
+    factor: float, alerts: bool
+) -> None:
+    # five weeks; on the 34th day the peak reaches 60 % of its height, every value of that
+    # day inside the range seen before: the season-departure CUSUM alerts during the day
+    points = traffic_series(35, off_day=33, factor=factor)
+    scores = feed(RobustLikelihood(), points)
+    assert max(scores[48 * 15 : 48 * 33]) < 0.5
+    assert (max(scores[48 * 33 : 48 * 34]) >= 0.5) is alerts
+    without = feed(RobustLikelihood(departure_limit=math.inf), points)
+    assert max(without[48 * 15 :]) < 0.5

@@ -204,11 +204,12 @@ def test_config_rejects_close_threshold_above_open() -> None:
         MetricDetectionConfig(threshold=0.3, hysteresis={"close_threshold": 0.5})
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_older_states_are_read_and_score_as_before(version: int) -> None:
     # written by earlier layouts (1: a count per seasonal bucket; 2: one bit per bucket, every
-    # slot pickled by name; 3: a bank row without the change-of-pattern columns), with the
-    # scores those layouts gave for the points that followed
+    # slot pickled by name; 3: a bank row without the change-of-pattern columns; 4: without
+    # the season-departure columns and profile), with the scores those layouts gave for the
+    # points that followed
     fixtures = Path(__file__).parent / "fixtures"
     state = (fixtures / f"robust_likelihood_v{version}.state").read_bytes()
     expected = json.loads((fixtures / f"robust_likelihood_v{version}.json").read_text())
@@ -217,8 +218,9 @@ def test_older_states_are_read_and_score_as_before(version: int) -> None:
     monitor.restore(expected["key"], state)
     points = synthetic_series(expected["points"])[expected["first"] :]
     scores = [monitor.score(MetricEvent(t, "svc", "latency_ms", x)) for t, x in points]
-    # the error gate, added later, holds the likelihood of an error of a usual size at 0.3
-    # (here one point, 0.344 before); every other point scores as before
+    # the error gate, added after layouts 1 to 3, holds the likelihood of an error of a
+    # usual size at 0.3 (here one point, 0.344 before); every other point scores as before
+    # (the season-departure CUSUM waits for its profile to span two weeks again)
     assert len(scores) == len(expected["scores"])
     lowered = [
         (new, old) for new, old in zip(scores, expected["scores"], strict=True) if new != old
@@ -241,23 +243,30 @@ def unpickled_states(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return seen
 
 
-def test_a_version_3_row_gets_empty_pattern_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("version", [3, 4])
+def test_an_older_row_gets_empty_new_columns(version: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # layout 3 had neither the change-of-pattern nor the season-departure columns, layout 4
+    # neither the season-departure columns nor its profile's buckets: they are added empty
+    # and start learning
     fixtures = Path(__file__).parent / "fixtures"
-    raw = (fixtures / "robust_likelihood_v3.state").read_bytes()
+    raw = (fixtures / f"robust_likelihood_v{version}.state").read_bytes()
     seen = unpickled_states(monkeypatch)
     detector = load_state(raw).detector
     assert isinstance(detector, RobustLikelihood)
     pickled = seen[0]
-    assert isinstance(pickled, tuple) and pickled[0] == 3
-    old_row = pickled[2]
-    assert isinstance(old_row, bytes)
+    assert isinstance(pickled, tuple) and pickled[0] == version
+    old_row, old_buckets = pickled[2], pickled[3]
+    assert isinstance(old_row, bytes) and isinstance(old_buckets, bytes)
     row = detector.bank.state[detector.row]
     old = np.frombuffer(old_row, dtype=np.float64)
-    pattern = slice(kernel.F_PAT_N, kernel.F_PROFILES)
-    assert row[pattern].tolist() == [0.0] * (kernel.F_PROFILES - kernel.F_PAT_N)
-    assert row[: kernel.F_PAT_N].tolist() == old[: kernel.F_PAT_N].tolist()
-    kept = old[kernel.F_PAT_N :]
-    assert np.array_equal(row[kernel.F_PROFILES :], kept, equal_nan=True)
+    kept = kernel.F_PAT_N if version == 3 else kernel.F_DEP_N
+    assert row[:kept].tolist() == old[:kept].tolist()
+    assert row[kept : kernel.F_PROFILES].tolist() == [0.0] * (kernel.F_PROFILES - kept)
+    assert np.array_equal(row[kernel.F_PROFILES :], old[kept:], equal_nan=True)
+    buckets = detector.bank.buckets[detector.row]
+    old_b = np.frombuffer(old_buckets, dtype=np.float64)
+    assert np.array_equal(buckets[: len(old_b)], old_b, equal_nan=True)
+    assert np.isnan(buckets[len(old_b) :]).all() and len(buckets) - len(old_b) == 168
 
 
 def test_states_saved_before_the_extreme_rule_get_its_default(
@@ -281,7 +290,7 @@ def test_a_state_round_trips_with_identical_scores_and_compact_bytes() -> None:
     for t, x in points[:2500]:
         monitor.process(MetricEvent(t, "svc", "latency_ms", x))
     state = monitor.state_of("svc|latency_ms") or b""
-    assert len(state) < 4500  # 456 buckets and 45 scalars of 8 bytes, and a little framing
+    assert len(state) < 5900  # 624 buckets and 51 scalars of 8 bytes, and a little framing
     restored = MetricMonitor()
     restored.restore("svc|latency_ms", state)
     rest = [MetricEvent(t, "svc", "latency_ms", x) for t, x in points[2500:]]
