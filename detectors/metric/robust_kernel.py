@@ -160,9 +160,8 @@ def _pattern_sum(state: Arr, row: int, u: float, params: Arr) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _pattern_score(total: float, params: Arr) -> float:
+def _cusum_score(total: float, limit: float) -> float:
     """Score of a CUSUM value: 0 up to the limit, then from 0.5 towards 0.9."""
-    limit = params[P_PATTERN_LIMIT]
     if not total > limit:
         return 0.0
     return 0.5 + 0.4 * math.tanh((total - limit) / limit)
@@ -173,7 +172,7 @@ def _learn_pattern(state: Arr, row: int, u: float, params: Arr, may_alert: bool)
     """Update the CUSUM (restarted when it alerts) and the long-run distribution of the log
     absolute error ``u`` of the point (see :func:`_evaluate`)."""
     total = _pattern_sum(state, row, u, params)
-    alerted = may_alert and _pattern_score(total, params) >= 0.5
+    alerted = may_alert and _cusum_score(total, params[P_PATTERN_LIMIT]) >= 0.5
     state[row, F_PAT_SUM] = 0.0 if alerted else total
     m = state[row, F_PAT_N]
     if m == 0.0:
@@ -237,20 +236,18 @@ def _departure_sums(
 
 
 @njit(cache=True, nogil=True)
-def _departure_score(sums: tuple[float, float], params: Arr) -> float:
-    """Score of the season-departure CUSUMs: 0 up to the limit, then from 0.5 towards 0.9."""
-    limit = params[P_DEP_LIMIT]
-    total = max(sums[0], sums[1])
-    if not total > limit:
-        return 0.0
-    return 0.5 + 0.4 * math.tanh((total - limit) / limit)
-
-
-@njit(cache=True, nogil=True)
 def _learn_departure(
-    state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr, may_alert: bool
+    state: Arr,
+    buckets: Arr,
+    row: int,
+    x: float,
+    t: float,
+    params: Arr,
+    sums: tuple[float, float],
+    may_alert: bool,
 ) -> None:
-    """Learn ``x`` in the season-departure CUSUMs (restarted when they alert) and profile.
+    """Learn ``x`` in the season-departure CUSUMs (restarted when they alert; ``sums`` are
+    their values with ``x``, from :func:`_departure_sums`) and profile.
 
     The profile is a copy of the longest seasonal profile whose deseasonalised level is
     slow (``departure_alpha``): its error stays on one side when the whole series moves, for
@@ -259,8 +256,8 @@ def _learn_departure(
     """
     if params[P_DEP_BINS] < 1.0:
         return
-    up, down = _departure_sums(state, buckets, row, x, t, params)
-    if may_alert and _departure_score((up, down), params) >= 0.5:
+    up, down = sums
+    if may_alert and _cusum_score(max(up, down), params[P_DEP_LIMIT]) >= 0.5:
         up = down = 0.0
     state[row, F_DEP_UP] = up
     state[row, F_DEP_DOWN] = down
@@ -293,14 +290,14 @@ def _learn_departure(
 @njit(cache=True, nogil=True)
 def _evaluate(
     state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr
-) -> tuple[float, float, float]:
-    """Deviation, score (before the refractory rule) and log absolute error of ``x``, above
-    a floor of 1e-3 of the series' size."""
+) -> tuple[float, float, float, tuple[float, float]]:
+    """Deviation, score (before the refractory rule), log absolute error of ``x`` (above a
+    floor of 1e-3 of the series' size) and season-departure CUSUMs with ``x``."""
     pred, scale = best(state, buckets, row, t, params)
     floor = 1e-3 * max(abs(state[row, F_LEVEL]), state[row, F_HI] - state[row, F_LO], 1e-9)
     z = abs(x - pred) / max(scale, floor)
     u = math.log(abs(x - pred) + floor)
-    pattern = _pattern_score(_pattern_sum(state, row, u, params), params)
+    pattern = _cusum_score(_pattern_sum(state, row, u, params), params[P_PATTERN_LIMIT])
     raw = z / (z + params[P_Z_HALF])
     ring_at = int(params[P_RING_AT])
     oldest = state[row, ring_at + int(state[row, F_RING_I])]
@@ -319,8 +316,9 @@ def _evaluate(
     z_peak = state[row, F_Z_PEAK]
     if z > params[P_NOVEL_Z] and z > z_peak:
         score = max(score, 1.0 - 0.5 * z_peak / z)
-    departure = _departure_score(_departure_sums(state, buckets, row, x, t, params), params)
-    return z, max(score, pattern, departure), u
+    sums = _departure_sums(state, buckets, row, x, t, params)
+    departure = _cusum_score(max(sums[0], sums[1]), params[P_DEP_LIMIT])
+    return z, max(score, pattern, departure), u, sums
 
 
 @njit(cache=True, nogil=True)
@@ -346,7 +344,7 @@ def score(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -
     n = int(state[row, F_N])
     if n < int(params[P_SHORT_WINDOW]) * 2:
         return 0.0
-    z, s, _ = _evaluate(state, buckets, row, x, t, params)
+    z, s, _, _ = _evaluate(state, buckets, row, x, t, params)
     if state[row, F_QUIET] > 0 and s >= 0.5:
         s = 0.3
     extreme = 0.0
@@ -370,9 +368,11 @@ def learn(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -
     s = 0.0
     quiet = state[row, F_QUIET]
     if n >= 2:
-        z, s, u = _evaluate(state, buckets, row, x, t, params)
+        z, s, u, sums = _evaluate(state, buckets, row, x, t, params)
         _learn_pattern(state, row, u, params, quiet <= 0 and n >= window * 2)
-    _learn_departure(state, buckets, row, x, t, params, quiet <= 0 and n >= window * 2)
+    else:
+        sums = _departure_sums(state, buckets, row, x, t, params)
+    _learn_departure(state, buckets, row, x, t, params, sums, quiet <= 0 and n >= window * 2)
     if n >= window * 2:
         if s >= 0.5 or _spatial(state, row, x, t, params) > 0.0:
             state[row, F_QUIET] = params[P_REFRACTORY]
