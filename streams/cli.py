@@ -9,11 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
+from rca.exceptions import ConfigError as RuleFileError
 from streams.config import Settings, load_settings
 from streams.exceptions import StreamsError
 
 console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -75,6 +78,21 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from streams.doctor import Status, diagnose
+
+    colours = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    findings = diagnose(_settings(args))
+    for f in findings:
+        line = f"[{colours[f.status]}]{f.status:4}[/] {escape(f.check)}: {escape(f.detail)}"
+        if f.fix and f.status is not Status.OK:
+            line += f"\n     fix: {escape(f.fix)}"
+        out.print(line, soft_wrap=True)
+    failed = sum(f.status is Status.FAIL for f in findings)
+    out.print(f"{failed} problem{'s' if failed != 1 else ''} found" if failed else "all good")
+    return 1 if failed else 0
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
@@ -101,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("action", choices=["show", "reference"])
     config.set_defaults(func=_cmd_config)
 
+    doctor = sub.add_parser(
+        "doctor", help="check Java, Maven, the broker, topics, folders, ports and Slack settings"
+    )
+    doctor.set_defaults(func=_cmd_doctor)
+
     worker = sub.add_parser("worker", help="run the stream processing worker")
     worker.set_defaults(func=_cmd_worker)
 
@@ -116,8 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except StreamsError as exc:
-        console.print(f"[red]error:[/] {exc}")
+    except (StreamsError, RuleFileError) as exc:  # the message names the file and the key
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130

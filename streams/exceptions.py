@@ -11,3 +11,8 @@ class ConfigError(StreamsError):
 
 class LocalKafkaError(StreamsError):
     """The local broker cannot be fetched, formatted or started; the message says why."""
+
+
+class EnvironmentProblem(StreamsError):
+    """The machine is not as the worker needs it (a folder it cannot create, a port in use,
+    no broker); the message names what and the setting that changes it."""

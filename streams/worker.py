@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
 import faust
+from aiokafka.errors import KafkaError
 
 from detectors.metric import warm_up
+from rca.remediation import load_remediation_rules
+from rca.silences import load_silences
+from rca.topology import load_topology
 from streams.app import create_app
-from streams.config import Settings
+from streams.config import Settings, WorkerSettings
+from streams.exceptions import EnvironmentProblem
 from streams.topics import ensure_topics
 
 # A worker holds millions of long-lived objects (a detector per series); with Python's
@@ -60,11 +67,86 @@ def subprocess_env(
     return env
 
 
+def prepare_datadir(worker: WorkerSettings) -> Path:
+    """Create the worker's state folder with its parents, and check that it can write there.
+
+    Raises :class:`EnvironmentProblem` naming the folder and the setting that moves it.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> prepare_datadir(WorkerSettings(datadir=str(root / "a" / "b"))).is_dir()
+    True
+    """
+    path = Path(worker.datadir).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-check-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot write the worker's state folder {path} ({exc.strerror}); "
+            "set worker.datadir (AIOPS_WORKER__DATADIR) to a folder this user can write"
+        ) from None
+    return path
+
+
+def check_web_port(worker: WorkerSettings) -> None:
+    """Fail early, in one line, when the web port is taken (Faust would show a traceback)."""
+    with socket.socket(socket.AF_INET6 if ":" in worker.web_host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server does
+        try:
+            sock.bind((worker.web_host, worker.web_port))
+        except OSError as exc:
+            hint = (
+                "another process (a second worker?) listens there"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror
+            )
+            raise EnvironmentProblem(
+                f"the web port {worker.web_host}:{worker.web_port} cannot be used ({hint}); "
+                "set worker.web_port (AIOPS_WORKER__WEB_PORT) or worker.web_host"
+            ) from None
+
+
+def check_rule_files(settings: Settings) -> None:
+    """Read the topology, remediation and silence files before anything connects, so that a
+    bad one stops start-up at once (``rca.exceptions.ConfigError`` names file and rule)."""
+    inc = settings.incidents
+    if inc.topology_file:
+        load_topology(inc.topology_file)
+    if inc.remediation_file:
+        load_remediation_rules(inc.remediation_file)
+    if inc.silences_file:
+        load_silences(inc.silences_file)
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """:func:`ensure_topics`, with an unreachable broker said in one line (the client's own
+    connection errors are kept out of the log meanwhile: the line says it all)."""
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        return await ensure_topics(settings)
+    except KafkaError as exc:
+        raise EnvironmentProblem(
+            f"no Kafka broker answers at {settings.kafka.bootstrap} ({type(exc).__name__}); "
+            "start the local one with `aiops kafka up`, or set kafka.bootstrap "
+            "(AIOPS_KAFKA_BOOTSTRAP) to your brokers"
+        ) from None
+    finally:
+        client_log.setLevel(level)
+
+
 def run_worker(settings: Settings) -> int:
     """Run one worker process; several share the work through Kafka's consumer group."""
     level = settings.worker.log_level.upper()
     logging.basicConfig(level=level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    created = asyncio.run(ensure_topics(settings))
+    prepare_datadir(settings.worker)
+    check_web_port(settings.worker)
+    check_rule_files(settings)
+    created = asyncio.run(create_topics(settings))
     if created:
         logging.getLogger(__name__).info("created topics: %s", ", ".join(created))
     asyncio.set_event_loop(asyncio.new_event_loop())
