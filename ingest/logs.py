@@ -40,6 +40,7 @@ from ingest.formats.structured_logs import (
     decode_otlp_logs,
     decode_structured_logs,
 )
+from ingest.identity import screen
 from ingest.syslog import SyslogRecord, parse_line
 
 ServiceSource = Literal["param", "app_name", "host"]
@@ -164,7 +165,8 @@ def decode_log_message(
         carry none, and the reference for the year of RFC 3164 dates. Defaults to now.
 
     Raises :class:`DecodeError` when the message as a whole is unusable; bad elements of
-    an array and unusable lines are reported in :attr:`Decoded.errors`.
+    an array, unusable lines and events whose names break the limits of
+    :mod:`ingest.identity` are reported in :attr:`Decoded.errors`.
 
     Examples
     --------
@@ -180,6 +182,12 @@ def decode_log_message(
     ...
     ingest.exceptions.DecodeError: unknown_format: not a text message: control byte 0x00 at offset 0
     """
+    return screen(_decode_log_message(payload, config, max_bytes, received_at))
+
+
+def _decode_log_message(
+    payload: bytes, config: LogIngestConfig, max_bytes: int, received_at: float | None
+) -> Decoded[LogEvent]:
     if len(payload) > max_bytes:
         raise DecodeError(
             Reason.OVERSIZED, f"message is {len(payload)} bytes, the limit is {max_bytes}"

@@ -26,6 +26,7 @@ from ingest.formats.mapping import MetricMapping
 from ingest.formats.otlp_metrics import decode_otlp_metrics, looks_like_otlp_metrics
 from ingest.formats.otlp_proto import looks_like_otlp_proto, parse_request
 from ingest.formats.prometheus import decode_prometheus, looks_like_prometheus
+from ingest.identity import screen
 
 MetricFormat = Literal[
     "auto", "json", "otlp", "otlp_proto", "influx", "collectd", "prometheus", "graphite"
@@ -199,7 +200,8 @@ def decode_metric_message(
     Raises :class:`~ingest.exceptions.DecodeError` when the message as a whole is
     unusable (``Reason.UNKNOWN_FORMAT`` when it is in no supported format); bad elements
     of a usable message are returned in ``errors``, each with its index and a detail that
-    names the format it was taken for.
+    names the format it was taken for. Events whose names break the limits of
+    :mod:`ingest.identity` are among the errors too.
 
     Parameters
     ----------
@@ -221,7 +223,21 @@ def decode_metric_message(
     ...                       b'"metric": "latency_ms", "value": 12.5}',
     ...                       config=config, max_bytes=1 << 20).events[0].value
     12.5
+    >>> decode_metric_message(b'{"timestamp": 1700000000, "service": "a\\\\u0000pi", '
+    ...                       b'"metric": "latency_ms", "value": 12.5}',
+    ...                       config=config, max_bytes=1 << 20).errors[0].error.detail
+    "'service' holds the control character U+0000 at 1"
     """
+    return screen(_decode_metric_message(payload, config=config, max_bytes=max_bytes, state=state))
+
+
+def _decode_metric_message(
+    payload: bytes,
+    *,
+    config: MetricIngestConfig,
+    max_bytes: int,
+    state: CumulativeState | None = None,
+) -> Decoded[MetricEvent]:
     fmt = config.format
     if fmt == "json":
         return decode_metrics(payload, max_bytes=max_bytes)
