@@ -240,7 +240,8 @@ def render_chart(
             ax.plot([rel[i]], [values[i]], "o", color="#E01E5A", markersize=6, label="onset")
     ax.set_xlabel("minutes from onset" if onset is not None else "minutes")
     if title:
-        ax.set_title(title, fontsize=10)
+        # a "$" would start matplotlib's mathtext (and a bad formula raises): shown as is
+        ax.set_title(title.replace("$", r"\$"), fontsize=10)
     ax.grid(alpha=0.3)
     if band is not None or onset is not None:
         ax.legend(loc="upper left", fontsize=8, frameon=False)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
+from rich.markup import escape
 
 from streams.config import Settings, load_settings
 from streams.deadletter import parse_headers
@@ -27,12 +29,36 @@ def _topic(settings: Settings, name: str) -> str:
     return str(getattr(settings.topics, name)) if name in TOPIC_KINDS else name
 
 
+def service_key(line: bytes) -> bytes | None:
+    """The key a line is sent with: the ``service`` of its (first) event, so that one
+    service's series stay on one partition and in order; no key for anything else.
+
+    >>> service_key(b'{"service": "checkout", "metric": "cpu"}')
+    b'checkout'
+    >>> service_key(b'[{"service": "payments"}]'), service_key(b"cpu,host=a usage=1")
+    (b'payments', None)
+    """
+    if line.lstrip()[:1] not in (b"{", b"["):
+        return None
+    try:
+        parsed = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+    service = first.get("service") if isinstance(first, dict) else None
+    return service.encode() if isinstance(service, str) and service else None
+
+
 async def send_lines(settings: Settings, topic: str, lines: list[bytes]) -> int:
-    """Produce one message per non-empty line."""
+    """Produce one message per non-empty line, keyed by service where it names one."""
     producer = AIOKafkaProducer(**client_options(settings.kafka), linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(topic, line) for line in lines if line.strip()]
+        futures = [
+            await producer.send(topic, line, key=service_key(line))
+            for line in lines
+            if line.strip()
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -49,45 +75,69 @@ def _cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def shown(value: object, limit: int = 300) -> str:
+    """A value as the terminal may show it: rich markup escaped, control characters as
+    escapes, cut at ``limit`` characters.
+
+    >>> shown("[bold]x[/]\\n\\u200f")
+    '\\\\[bold]x\\\\[/]\\\\n\\\\u200f'
+    """
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return escape(text)
+
+
 def format_record(kind: str, key: bytes | None, value: bytes, headers: Any) -> str:
-    """One line (or a few) describing a record of one of the output topics."""
+    """One line (or a few) describing a record of one of the output topics, in rich markup
+    (every value from the record escaped)."""
     if kind == "deadletter":
         info = parse_headers(list(headers or []))
-        source_key = f" (key {info['key']})" if info.get("key") else ""
+        source_key = f" (key {shown(info['key'])})" if info.get("key") else ""
         return (
-            f"[red]dead letter[/] {info.get('reason')} from {info.get('topic')}/"
-            f"{info.get('partition')}/{info.get('offset')}{source_key}: {info.get('detail')}"
+            f"[red]dead letter[/] {shown(info.get('reason'))} from {shown(info.get('topic'))}/"
+            f"{shown(info.get('partition'))}/{shown(info.get('offset'))}{source_key}: "
+            f"{shown(info.get('detail'))}"
         )
     try:
         data = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return value[:200].decode(errors="replace")
+        return shown(value[:200].decode(errors="replace"))
     if kind == "incidents" and isinstance(data, dict):
         causes = ", ".join(
-            f"{c.get('service')}/{c.get('signal')} ({c.get('score', 0):.2f})"
+            f"{shown(c.get('service'))}/{shown(c.get('signal'))} ({_number(c.get('score')):.2f})"
             for c in (data.get("root_causes") or [])[:3]
         )
         colour = {"opened": "red", "updated": "yellow", "resolved": "green"}.get(
             str(data.get("state")), "white"
         )
+        services = ", ".join(shown(s) for s in data.get("services") or [])
         return (
-            f"[{colour}]{data.get('state', '?'):8}[/] {data.get('id')} v{data.get('version')} "
-            f"[bold]{data.get('severity', '')}[/] {data.get('title', '')}\n"
-            f"          services: {', '.join(data.get('services') or [])}; root cause: {causes}"
+            f"[{colour}]{shown(data.get('state', '?')):8}[/] {shown(data.get('id'))} "
+            f"v{shown(data.get('version'))} [bold]{shown(data.get('severity', ''))}[/] "
+            f"{shown(data.get('title', ''))}\n"
+            f"          services: {services}; root cause: {causes}"
         )
     if kind == "actions" and isinstance(data, dict):
         return (
-            f"[magenta]action[/] {data.get('action')} → {data.get('target')} "
-            f"mode={data.get('mode')} status={data.get('status')} "
-            f"confidence={data.get('confidence')}: {data.get('reason')}"
+            f"[magenta]action[/] {shown(data.get('action'))} → {shown(data.get('target'))} "
+            f"mode={shown(data.get('mode'))} status={shown(data.get('status'))} "
+            f"confidence={shown(data.get('confidence'))}: {shown(data.get('reason'))}"
         )
     if kind == "anomalies" and isinstance(data, dict):
         return (
-            f"[yellow]anomaly[/] {data.get('service')}/{data.get('signal')} "
-            f"{data.get('direction')} score={data.get('score', 0):.2f} "
-            f"value={data.get('value')} expected={data.get('expected')} ({data.get('detector')})"
+            f"[yellow]anomaly[/] {shown(data.get('service'))}/{shown(data.get('signal'))} "
+            f"{shown(data.get('direction'))} score={_number(data.get('score')):.2f} "
+            f"value={shown(data.get('value'))} expected={shown(data.get('expected'))} "
+            f"({shown(data.get('detector'))})"
         )
-    return orjson.dumps(data).decode()[:300]
+    return shown(orjson.dumps(data).decode())
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 async def tail(
@@ -142,6 +192,15 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from streams.scenario import write_sample
+
+    written = write_sample(Path(args.folder), end=time.time())
+    for kind, (path, count) in written.items():
+        out.print(f"wrote {count} {kind} messages to {path}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -163,6 +222,12 @@ def register_tools(sub: Any) -> None:
         "--idle-exit", type=float, default=None, help="stop after this many idle seconds"
     )
     tail_cmd.set_defaults(func=_cmd_tail)
+
+    sample = sub.add_parser(
+        "sample", help="write the demo's fault scenario, ending now, as files for `aiops send`"
+    )
+    sample.add_argument("folder", help="where to write metrics.jsonl and logs.jsonl")
+    sample.set_defaults(func=_cmd_sample)
 
     demo = sub.add_parser("demo", help="replay a sample fault scenario through a fresh worker")
     demo.add_argument("--speed", type=float, default=60.0, help="replay speed-up factor")

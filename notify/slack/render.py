@@ -230,7 +230,7 @@ def render_incident(incident: Incident, *, interactive: bool = True) -> SlackMes
     resolved = incident.state is IncidentState.RESOLVED
     label = "RESOLVED" if resolved else str(incident.severity).upper()
     services = ", ".join(incident.services)
-    text = cut(f"[{label}] {incident.title} ({services})", 3000)
+    text = cut(f"[{label}] {escape(incident.title)} ({escape(services)})", 3000)
     emoji = ":white_check_mark:" if resolved else SEVERITY_EMOJI[incident.severity]
     blocks: list[dict[str, Any]] = [
         {
