@@ -98,11 +98,13 @@ def _as_json(event: MetricEvent | LogEvent) -> bytes:
     return orjson.dumps(fields, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def screen(decoded: Decoded[E]) -> Decoded[E]:
+def screen(decoded: Decoded[E], payload: bytes) -> Decoded[E]:
     """Move the events whose names break a limit from ``events`` to ``errors``.
 
-    The error's index is the event's position among the events the message decoded into
-    (none when it decoded into one event), and its raw bytes are the event as decoded.
+    When the message (``payload``) decoded into this one event, the error is the whole
+    message's: no index, the original bytes. Otherwise its index is the event's position
+    among the events the message decoded into, and its bytes are the event as decoded
+    (JSON of its fields), since one element of a format such as OTLP holds many events.
     """
     events = decoded.events
     kept: list[E] = []
@@ -115,11 +117,12 @@ def screen(decoded: Decoded[E]) -> Decoded[E]:
         if problem is None:
             kept.append(event)
             continue
+        whole = len(events) == 1 and not decoded.errors
         decoded.errors.append(
             EventError(
-                None if len(events) == 1 else index,
+                None if whole else index,
                 DecodeError(Reason.INVALID_VALUE, problem),
-                _as_json(event),
+                payload if whole else _as_json(event),
             )
         )
     if len(kept) != len(events):

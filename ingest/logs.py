@@ -182,7 +182,7 @@ def decode_log_message(
     ...
     ingest.exceptions.DecodeError: unknown_format: not a text message: control byte 0x00 at offset 0
     """
-    return screen(_decode_log_message(payload, config, max_bytes, received_at))
+    return screen(_decode_log_message(payload, config, max_bytes, received_at), payload)
 
 
 def _decode_log_message(

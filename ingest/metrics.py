@@ -228,7 +228,8 @@ def decode_metric_message(
     ...                       config=config, max_bytes=1 << 20).errors[0].error.detail
     "'service' holds the control character U+0000 at 1"
     """
-    return screen(_decode_metric_message(payload, config=config, max_bytes=max_bytes, state=state))
+    decoded = _decode_metric_message(payload, config=config, max_bytes=max_bytes, state=state)
+    return screen(decoded, payload)
 
 
 def _decode_metric_message(

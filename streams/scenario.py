@@ -143,6 +143,26 @@ def generate(
                 )
 
 
+def write_sample(
+    folder: Path, *, end: float, shape: ScenarioShape = ScenarioShape()
+) -> dict[str, tuple[Path, int]]:
+    """Write the scenario, ending at ``end``, as ``metrics.jsonl`` and ``logs.jsonl`` in
+    ``folder`` (one message per line, as ``aiops send`` reads them).
+
+    Returns each kind's file and number of messages.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    start = end - shape.total_steps * STEP_S
+    paths = {kind: folder / f"{kind}.jsonl" for kind in ("metrics", "logs")}
+    counts = dict.fromkeys(paths, 0)
+    with paths["metrics"].open("wb") as metrics, paths["logs"].open("wb") as logs:
+        files = {"metrics": metrics, "logs": logs}
+        for message in generate(start, shape):
+            files[message.topic].write(message.value + b"\n")
+            counts[message.topic] += 1
+    return {kind: (paths[kind], counts[kind]) for kind in paths}
+
+
 def config_dir() -> Path:
     """Directory of the scenario's topology and remediation files (package data)."""
     return Path(str(resources.files("streams") / "scenarios"))

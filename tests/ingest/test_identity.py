@@ -43,7 +43,7 @@ def test_a_contract_event_that_breaks_a_limit_is_rejected_naming_field_and_limit
     assert error.error.reason is Reason.INVALID_VALUE
     assert named in error.error.detail
     assert error.index is None
-    assert orjson.loads(error.raw)["timestamp"] == TS  # the dead letter keeps the event
+    assert error.raw == contract(**fields)  # the dead letter keeps the original message
 
 
 def test_names_at_the_limits_and_in_any_script_are_accepted():
@@ -70,6 +70,7 @@ def test_in_an_array_only_the_bad_event_goes_and_its_index_is_given():
     decoded = metrics(payload)
     assert [e.metric for e in decoded.events] == ["cpu", "mem"]
     assert [e.index for e in decoded.errors] == [1]
+    assert orjson.loads(decoded.errors[0].raw)["service"] == HOSTILE_SERVICE
 
 
 @pytest.mark.parametrize(
