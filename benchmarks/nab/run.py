@@ -148,6 +148,52 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
     return params
 
 
+def _base_config(args: argparse.Namespace) -> MetricDetectionConfig:
+    base: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
+    if args.detector:
+        base["default_detector"] = args.detector
+    if args.param:
+        base["default_params"] = _parse_params(args.param)
+    return MetricDetectionConfig.model_validate(base)
+
+
+def _cross_validate(
+    args: argparse.Namespace, files: Sequence[NabFile], profiles: Sequence[CostProfile]
+) -> int:
+    from benchmarks.nab.cv import (
+        assign_groups,
+        cross_validate,
+        parse_grid,
+        report,
+        score_candidates,
+    )
+
+    base = _base_config(args)
+    candidates = parse_grid(args.grid)
+    groups = assign_groups([f.relative for f in files])
+    print(
+        f"{base.default_detector}: {len(files)} files in groups "
+        + ", ".join(f"{g} ({groups.count(g)})" for g in dict.fromkeys(groups))
+        + f"; {len(candidates)} candidate(s)"
+    )
+    start = time.perf_counter()
+    scores = score_candidates(files, base, candidates, _detect, args.jobs)
+    print(f"detection: {time.perf_counter() - start:.1f} s")
+    folds = cross_validate(files, groups, scores, profiles, base.threshold)
+    print(report(folds, base.threshold))
+    everything = score_corpus(files, scores[()], profiles, base.threshold)
+    print(
+        "all files, base configuration: "
+        + "  ".join(
+            f"{best.profile} {own.normalised:.2f} at {base.threshold} "
+            f"(optimised {best.normalised:.2f})"
+            for best, own in everything
+            if own is not None
+        )
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; prints the normalised scores."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.nab", description=__doc__)
@@ -162,6 +208,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], help="detector param k=JSON")
     parser.add_argument("--config", type=Path, help="MetricDetectionConfig as JSON")
     parser.add_argument("--jobs", type=int, default=1, help="files processed in parallel")
+    parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="leave-one-group-out over four groups of files, choosing among --grid on the "
+        "other groups and scoring the held-out one at the fixed threshold",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        help="with --cv: detector parameter and the values to try, name=JSON list",
+    )
     parser.add_argument(
         "--halves",
         action="store_true",
@@ -178,18 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not files:
         parser.error(f"no labelled CSV files under {args.data}")
 
+    if args.cv:
+        return _cross_validate(args, files, profiles)
+
     own_threshold: float | None = None
     if args.results:
         scores = [read_results(args.results, f) for f in files]
         name = args.results.name
         print(f"scored {len(files)} result files from {args.results}")
     else:
-        base: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
-        if args.detector:
-            base["default_detector"] = args.detector
-        if args.param:
-            base["default_params"] = _parse_params(args.param)
-        config = MetricDetectionConfig.model_validate(base)
+        config = _base_config(args)
         own_threshold = config.threshold
         name = config.default_detector
         jobs = [(f, config) for f in files]
