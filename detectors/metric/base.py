@@ -37,8 +37,9 @@ class MetricDetector(ABC):
     """An online, univariate anomaly detector for one metric series.
 
     As in River's ``AnomalyDetector``, :meth:`score_one` is called before :meth:`learn_one`
-    for every value; a higher score is more anomalous and scores lie in ``[0, 1]``. Values are
-    finite (the caller drops NaN and infinities). ``t`` is the sample's epoch time in seconds,
+    for every value; a higher score is more anomalous and scores lie in ``[0, 1]``, never NaN.
+    A missing or infinite value scores 0 and is not learnt (the monitor drops them before),
+    and no finite value raises, however large. ``t`` is the sample's epoch time in seconds,
     for detectors that model time of day. A detector pickles to a compact state; that is how
     a series survives a restart.
     """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from abc import abstractmethod
 from typing import Any
 
 from detectors.metric.base import Expectation, MetricDetector, register_detector
@@ -44,8 +45,20 @@ class _Baseline:
         self.alpha, self.n, self.mean, self.mad = state
 
 
+MAX_MAGNITUDE = 1e150
+"""Values are clipped to this magnitude before they reach River (its squares of 1e300
+overflow)."""
+
+
 class _RiverDetector(MetricDetector):
-    """Common part: a River model, a baseline for expectations, a 0..1 mapping."""
+    """Common part: a River model, a baseline for expectations, a 0..1 mapping.
+
+    :meth:`score_one` and :meth:`learn_one` guard what River does not: a missing or
+    infinite value scores 0 and is not learnt, a huge one is clipped to
+    :data:`MAX_MAGNITUDE`, and while the series has been constant its own value scores 0
+    (River's Gaussian scores a flat line 1.0). The models' own steps are ``_score`` and
+    ``_learn``.
+    """
 
     def __init__(self, model: Any, z_half: float = 3.0) -> None:
         self.model = model
@@ -54,6 +67,25 @@ class _RiverDetector(MetricDetector):
 
     def expectation(self, t: float) -> Expectation | None:
         return self.baseline.expectation()
+
+    def score_one(self, x: float, t: float) -> float:
+        if not math.isfinite(x):
+            return 0.0
+        b = self.baseline
+        if b.n >= 2 and b.mad == 0.0 and x == b.mean:
+            return 0.0
+        s = self._score(max(-MAX_MAGNITUDE, min(MAX_MAGNITUDE, x)), t)
+        return min(max(s, 0.0), 1.0) if math.isfinite(s) else 0.0
+
+    def learn_one(self, x: float, t: float) -> None:
+        if math.isfinite(x):
+            self._learn(max(-MAX_MAGNITUDE, min(MAX_MAGNITUDE, x)), t)
+
+    @abstractmethod
+    def _score(self, x: float, t: float) -> float: ...
+
+    @abstractmethod
+    def _learn(self, x: float, t: float) -> None: ...
 
     def _squash(self, s: float) -> float:
         s = abs(s) if math.isfinite(s) else 0.0
@@ -75,12 +107,12 @@ class StandardAbsoluteDeviationDetector(_RiverDetector):
 
         super().__init__(anomaly.StandardAbsoluteDeviation(), z_half)
 
-    def score_one(self, x: float, t: float) -> float:
+    def _score(self, x: float, t: float) -> float:
         if self.baseline.n < 2:
             return 0.0
         return self._squash(self.model.score_one(None, x))
 
-    def learn_one(self, x: float, t: float) -> None:
+    def _learn(self, x: float, t: float) -> None:
         self.model.learn_one(None, x)
         self.baseline.update(x)
 
@@ -102,10 +134,10 @@ class GaussianDetector(_RiverDetector):
 
         super().__init__(anomaly.GaussianScorer(window_size=window_size, grace_period=grace_period))
 
-    def score_one(self, x: float, t: float) -> float:
+    def _score(self, x: float, t: float) -> float:
         return float(self.model.score_one(None, x))
 
-    def learn_one(self, x: float, t: float) -> None:
+    def _learn(self, x: float, t: float) -> None:
         self.model.learn_one(None, x)
         self.baseline.update(x)
 
@@ -141,10 +173,10 @@ class HalfSpaceTreesDetector(_RiverDetector):
     def _feature(self, x: float) -> dict[str, float]:
         return {"x": 0.5 + 0.5 * math.tanh(self.baseline.z(x) / 6.0)}
 
-    def score_one(self, x: float, t: float) -> float:
+    def _score(self, x: float, t: float) -> float:
         return float(self.model.score_one(self._feature(x)))
 
-    def learn_one(self, x: float, t: float) -> None:
+    def _learn(self, x: float, t: float) -> None:
         self.model.learn_one(self._feature(x))
         self.baseline.update(x)
 
@@ -186,7 +218,7 @@ class HoltWintersDetector(_RiverDetector):
         )
         self.seasonality = seasonality
 
-    def score_one(self, x: float, t: float) -> float:
+    def _score(self, x: float, t: float) -> float:
         if self.baseline.n <= 2 * self.seasonality:
             return 0.0
         try:
@@ -195,7 +227,7 @@ class HoltWintersDetector(_RiverDetector):
             return 0.0
         return min(max(s, 0.0), 1.0) if math.isfinite(s) else 0.0
 
-    def learn_one(self, x: float, t: float) -> None:
+    def _learn(self, x: float, t: float) -> None:
         # River's forecaster cannot fit before a full season
         with contextlib.suppress(IndexError, ZeroDivisionError, ValueError):
             self.model.learn_one(None, x)

@@ -401,15 +401,20 @@ class RobustLikelihood(BankedDetector):
         self.bank.release(self.row)
 
     def score_one(self, x: float, t: float) -> float:
+        if not math.isfinite(x):  # a gap: nothing to score (the monitor drops these)
+            return 0.0
         return self.bank.score(self.row, x, t)
 
     def learn_one(self, x: float, t: float) -> None:
-        self.bank.learn(self.row, x, t)
+        if math.isfinite(x):
+            self.bank.learn(self.row, x, t)
 
     def expectation(self, t: float) -> Expectation | None:
         return self.bank.expectation(self.row, t)
 
     def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:
+        if not math.isfinite(x):
+            return 0.0, self.expectation(t)
         score, expected, scale = self.bank.step_one(self.row, x, t)
         if math.isnan(expected):
             return score, None

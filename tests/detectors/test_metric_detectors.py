@@ -135,3 +135,49 @@ def test_default_detector_alerts_on_a_day_that_departs_from_the_season(
     assert (max(scores[48 * 33 : 48 * 34]) >= 0.5) is alerts
     without = feed(RobustLikelihood(departure_limit=math.inf), points)
     assert max(without[48 * 15 :]) < 0.5
+
+
+def _hostile_tails(base: list[tuple[float, float]]) -> dict[str, list[tuple[float, float]]]:
+    t = base[-1][0]
+    return {
+        "nan and inf": [(t + 300, math.nan), (t + 600, math.inf), (t + 900, -math.inf)],
+        "a gap of days": [(t + 9 * 86400.0 + 300 * i, base[i][1]) for i in range(50)],
+        "duplicated times": [(t + 300, 50.0)] * 20,
+        "out of order": [(t - 300 * i, 50.0 + i) for i in range(20)],
+        "huge values": [(t + 300 * i, v) for i, v in enumerate([1e300, -1e300, 1e300, 5e-324])],
+    }
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize(
+    "kind", ["nan and inf", "a gap of days", "duplicated times", "out of order", "huge values"]
+)
+def test_hostile_input_never_raises_nor_returns_nan(
+    name: str, kind: str, metric_series: list[tuple[float, float]]
+) -> None:
+    det = make_detector(name)
+    scores = feed(det, [*metric_series, *_hostile_tails(metric_series)[kind]])
+    assert all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores)
+    after = feed(det, [(metric_series[-1][0] + 20 * 86400.0, 50.0)])  # and it goes on
+    assert math.isfinite(after[0])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_constant_series_that_starts_to_vary_raises_nothing(name: str) -> None:
+    flat = [(1_700_000_000.0 + 60.0 * i, 7.0) for i in range(600)]
+    rng = random.Random(3)
+    varying = [(flat[-1][0] + 60.0 * (i + 1), 7.0 + rng.gauss(0, 1)) for i in range(300)]
+    scores = feed(make_detector(name), [*flat, *varying])
+    assert all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores)
+    assert max(scores[:600]) < 0.5  # a flat line is not an anomaly
+
+
+def test_after_a_gap_longer_than_its_season_the_default_detector_does_not_alarm(
+    make_metric_series: Callable[..., list[tuple[float, float]]],
+) -> None:
+    series = make_metric_series(14 * 288)  # two weeks of a daily wave at 5 min
+    det = make_detector("robust_likelihood")
+    feed(det, series)
+    resumed = [(t + 10 * 86400.0, x) for t, x in make_metric_series(288, seed=11)]
+    resumed = [(series[-1][0] + 10 * 86400.0 + 300.0 * i, x) for i, (_, x) in enumerate(resumed)]
+    assert max(feed(det, resumed)) < 0.5
