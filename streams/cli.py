@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.markup import escape
 
@@ -133,15 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> int:
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "worker":  # the tools say a broker problem in one line of their own
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         result: int = args.func(args)
         return result
     except (StreamsError, RuleFileError) as exc:  # the message names the file and the key
-        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return 2
+        return _fail(str(exc))
+    except KafkaError as exc:
+        bootstrap = _settings(args).kafka.bootstrap  # it loaded before the client failed
+        return _fail(
+            f"Kafka at {bootstrap}: {exc}; start the local broker with `aiops kafka up`, "
+            "or set kafka.bootstrap (AIOPS_KAFKA_BOOTSTRAP)"
+        )
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        return _fail(f"cannot read {exc.filename}: {exc.strerror}")
     except KeyboardInterrupt:
         return 130
 

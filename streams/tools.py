@@ -52,8 +52,8 @@ def service_key(line: bytes) -> bytes | None:
 async def send_lines(settings: Settings, topic: str, lines: list[bytes]) -> int:
     """Produce one message per non-empty line, keyed by service where it names one."""
     producer = AIOKafkaProducer(**client_options(settings.kafka), linger_ms=5)
-    await producer.start()
     try:
+        await producer.start()
         futures = [
             await producer.send(topic, line, key=service_key(line))
             for line in lines
@@ -157,9 +157,9 @@ async def tail(
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
     )
-    await consumer.start()
     seen = 0
     try:
+        await consumer.start()
         consumer.subscribe([topic])
         idle = 0.0
         while limit is None or seen < limit:

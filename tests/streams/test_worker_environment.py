@@ -124,3 +124,57 @@ def test_doctor_on_a_machine_without_a_broker_exits_1_and_says_how_to_start_one(
     assert f"fail broker: no Kafka broker answers at 127.0.0.1:{dead}" in out
     assert "aiops kafka up" in out
     assert "ok state folder" in out and "1 problem found" in out
+
+
+@pytest.mark.parametrize("args", [["send", "metrics", "{tmp}/events.jsonl"], ["topics"]])
+def test_the_tools_say_an_unreachable_broker_in_one_line(tmp_path, args):
+    (tmp_path / "events.jsonl").write_text('{"service": "a"}\n')
+    dead = free_port()
+    env = {"HOME": str(tmp_path), "AIOPS_KAFKA_BOOTSTRAP": f"127.0.0.1:{dead}"}
+    result = run_cli([a.format(tmp=tmp_path) for a in args], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"Kafka at 127.0.0.1:{dead}" in result.stderr and "aiops kafka up" in result.stderr
+
+
+def test_a_missing_input_file_is_named(tmp_path):
+    result = run_cli(["send", "metrics", str(tmp_path / "nope.jsonl")], {}, tmp_path)
+    assert result.returncode == 2
+    assert f"cannot read {tmp_path / 'nope.jsonl'}: No such file" in " ".join(result.stderr.split())
+
+
+@pytest.mark.kafka
+def test_doctor_finds_an_incidents_topic_without_compaction(kafka, tmp_path):
+    import asyncio
+    import uuid
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from tests.kafka_harness import PREFIXES
+
+    prefix = f"doctor-{uuid.uuid4().hex[:8]}"
+    PREFIXES.add(prefix)
+    incidents = f"{prefix}.incidents"
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(incidents, 1, 1)])  # cleanup.policy=delete
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    env = {
+        "HOME": str(tmp_path),
+        "AIOPS_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "AIOPS_WORKER__APP_ID": prefix,
+        "AIOPS_WORKER__WEB_PORT": str(free_port()),
+        "AIOPS_TOPICS__INCIDENTS": incidents,
+    }
+    result = run_cli(["doctor"], env, tmp_path)
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 1, out
+    assert f"fail compaction: {incidents} has cleanup.policy=delete" in out
+    assert "--add-config cleanup.policy=[compact,delete]" in out
+    assert "warn topics: not created yet" in out  # the others: the worker creates them
