@@ -123,13 +123,24 @@ def run_system(system: str, rows: list[dict[str, str]], repeat: int) -> SystemRe
     )
 
 
-def run_alerts(rows: list[dict[str, str]]) -> AlertResult:
-    """Stream BGL rows through a :class:`LogMonitor`; score per-line alerts."""
+def _epoch(row: dict[str, str], index: int) -> float:
+    """A row's ``Timestamp`` (epoch seconds) where it has one, else its position."""
+    try:
+        return float(row.get("Timestamp") or index)
+    except ValueError:
+        return float(index)
+
+
+def run_alerts(rows: list[dict[str, str]], system: str = "bgl") -> AlertResult:
+    """Stream labelled rows (``Label`` is ``-`` for a normal line) through a
+    :class:`LogMonitor`; score per-line alerts. ``Level``, ``Timestamp`` and ``Node`` are
+    used where the system's structured file has them."""
     monitor = LogMonitor()
     tp = fp = fn = 0
-    for r in rows:
-        level = normalise_level(r["Level"]) or r["Level"].lower() or None
-        event = LogEvent(float(r["Timestamp"]), "bgl", r["Content"], level, r["Node"])
+    for index, r in enumerate(rows):
+        raw_level = r.get("Level") or ""
+        level = normalise_level(raw_level) or raw_level.lower() or None
+        event = LogEvent(_epoch(r, index), system, r["Content"], level, r.get("Node") or None)
         verdict, _ = monitor.observe(event)
         is_alert = r["Label"] != "-"
         tp += verdict.alert and is_alert
@@ -195,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     drain_scores: list[float] = []
     results = []
     alert: AlertResult | None = None
+    alert_system = ""
     raw_lines = 0
     raw_seconds = 0.0
     for system, path in systems:
@@ -210,7 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{res.grouping_accuracy:>8.4f}{res.lines_per_second:>11,.0f}{extra}"
         )
         if rows and "Label" in rows[0]:
-            alert = run_alerts(rows)
+            alert, alert_system = run_alerts(rows, system.lower()), system
+            missing = [c for c in ("Level", "Timestamp", "Node") if c not in rows[0]]
+            if missing:
+                print(f"  {system}: no {', '.join(missing)} column; alerts scored without it")
         raw_path = path.with_name(f"{system}_2k.log")
         if raw_path.exists():
             raw = [line for line in raw_path.read_bytes().splitlines() if line.strip()]
@@ -234,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if alert is not None:
         print(
-            f"BGL alert detection: {alert.alerts} alert lines of {alert.lines}, "
+            f"{alert_system} alert detection: {alert.alerts} alert lines of {alert.lines}, "
             f"{alert.predicted} flagged; precision {alert.precision:.3f} "
             f"recall {alert.recall:.3f} F1 {alert.f1:.3f}"
         )

@@ -151,3 +151,12 @@ def test_overflow_lines_are_not_searched_again() -> None:
     assert miner.add("beta two").template_id == OVERFLOW_ID
     assert miner.add("beta two").template_id == OVERFLOW_ID
     assert miner.cap_hits == 2
+
+
+def test_the_loghub_alert_benchmark_takes_a_system_without_level_or_node_columns():
+    from benchmarks.loghub import run_alerts
+
+    rows = [{"Content": f"job {i} finished", "Label": "-"} for i in range(50)]
+    rows.append({"Content": "KERNEL FATAL machine check interrupt", "Label": "KERNMC"})
+    result = run_alerts(rows, "x")
+    assert (result.lines, result.alerts) == (51, 1)
