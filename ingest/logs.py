@@ -32,7 +32,7 @@ import orjson
 from pydantic import BaseModel, Field, field_validator
 
 from detectors.events import LogEvent
-from ingest.contract import Decoded, EventError, decode_objects, log_from_obj
+from ingest.contract import Decoded, EventError, decode_objects, log_from_obj, normalise_level
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.otlp_proto import looks_like_otlp_proto, parse_request
 from ingest.formats.structured_logs import (
@@ -41,7 +41,8 @@ from ingest.formats.structured_logs import (
     decode_structured_logs,
 )
 from ingest.identity import screen
-from ingest.syslog import SyslogRecord, parse_line
+from ingest.line_format import HOST_FIELDS, TIME_FIELDS, LineFormatRule
+from ingest.syslog import LineFormat, SyslogRecord, parse_line
 
 ServiceSource = Literal["param", "app_name", "host"]
 
@@ -113,6 +114,9 @@ class LogIngestConfig(BaseModel, frozen=True, extra="forbid"):
         Longer messages are cut to this length.
     structured
         Mapping rules of OTLP, Fluent Bit and Vector JSON records.
+    line_formats
+        Header formats of raw lines (:class:`~ingest.line_format.LineFormatRule`), tried in
+        order before syslog framing; a line that matches none is decoded as before.
     """
 
     default_service: str = Field(default="unknown", min_length=1)
@@ -123,6 +127,7 @@ class LogIngestConfig(BaseModel, frozen=True, extra="forbid"):
     timezone: str = "UTC"
     max_line_chars: int = Field(default=16_384, ge=64)
     structured: StructuredLogConfig = StructuredLogConfig()
+    line_formats: tuple[LineFormatRule, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -255,6 +260,10 @@ def _decode_lines(text: str, config: LogIngestConfig, received_at: float) -> Dec
             continue
         if "\x1b" in line:
             line = _ANSI.sub("", line)
+        configured = _configured(line, config.line_formats, zone)
+        if configured is not None:
+            records.append((index, configured))
+            continue
         try:
             records.append((index, parse_line(line, received_at=received_at, default_tz=zone)))
         except (ValueError, OverflowError) as exc:  # dates out of range and the like
@@ -287,6 +296,34 @@ def _decode_lines(text: str, config: LogIngestConfig, received_at: float) -> Dec
             )
         )
     return out
+
+
+def _configured(line: str, rules: tuple[LineFormatRule, ...], zone: tzinfo) -> SyslogRecord | None:
+    """The record of the first configured format that ``line`` matches, or None."""
+    for rule in rules:
+        fields = rule.parse(line)
+        if fields is None:
+            continue
+        host = next((fields[f] for f in HOST_FIELDS if fields.get(f)), None)
+        extra = [
+            (f"line.{name.lower()}", value)
+            for name, value in fields.items()
+            if value
+            and name != "Content"
+            and name != "Level"
+            and name not in HOST_FIELDS
+            and name not in TIME_FIELDS
+        ]
+        return SyslogRecord(
+            format=LineFormat.CONFIGURED,
+            message=fields["Content"],
+            timestamp=rule.timestamp(fields, zone),
+            host=host,
+            app_name=rule.service,
+            level=normalise_level(fields.get("Level")),
+            structured_data=tuple(sorted(extra)),
+        )
+    return None
 
 
 def _continue(rec: SyslogRecord, line: str) -> SyslogRecord:

@@ -92,6 +92,7 @@ class LineFormat(StrEnum):
     RFC5424 = "rfc5424"
     RFC3164 = "rfc3164"
     ISO_SYSLOG = "iso_syslog"
+    CONFIGURED = "configured"  # a header format of the configuration (ingest.line_format)
     PLAIN = "plain"
 
 

@@ -180,3 +180,36 @@ def test_printable_text_always_yields_lines(text: str) -> None:
         return
     d = decode(text.encode())
     assert d.events, text
+
+
+def test_a_configured_header_format_gives_message_level_time_and_fields():
+    import pytest
+
+    from ingest.logs import LogIngestConfig, decode_log_message
+    from streams.config import load_settings
+    from streams.exceptions import ConfigError
+
+    config = LogIngestConfig(
+        line_formats=(
+            {"format": "[<Time>] [<Level>] <Content>", "time": "%a %b %d %H:%M:%S %Y"},
+            {"format": "<Date> <Time> <Pid> <Level> <Component>: <Content>", "service": "hdfs"},
+        )
+    )
+    payload = (
+        b"[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6\n"
+        b"081109 203615 148 INFO dfs.DataNode: Receiving block blk_1\n"
+        b"a line in no configured format"
+    )
+    first, second, third = decode_log_message(
+        payload, config=config, max_bytes=1 << 16, received_at=1.7e9
+    ).events
+    assert (first.message, first.level) == ("mod_jk child workerEnv in error state 6", "error")
+    assert first.timestamp == 1133671664.0  # 2005-12-04 04:47:44 UTC
+    assert (second.service, second.message) == ("hdfs", "Receiving block blk_1")
+    assert ("line.component", "dfs.DataNode") in second.attributes
+    assert second.timestamp == 1.7e9  # no time format: the time of receipt
+    assert third.message == "a line in no configured format"  # mined whole, not dropped
+    assert ("format", "plain") in third.attributes
+
+    with pytest.raises(ConfigError, match=r"ingest\.logs\.line_formats.*Content"):
+        load_settings(env={"AIOPS_INGEST__LOGS__LINE_FORMATS": '[{"format": "<Date> <Message>"}]'})
