@@ -160,3 +160,31 @@ def test_the_loghub_alert_benchmark_takes_a_system_without_level_or_node_columns
     rows.append({"Content": "KERNEL FATAL machine check interrupt", "Label": "KERNMC"})
     result = run_alerts(rows, "x")
     assert (result.lines, result.alerts) == (51, 1)
+
+
+def _loghub_system(root, name: str, lines: list[tuple[str, str, str]]) -> None:
+    import csv
+
+    folder = root / name
+    folder.mkdir()
+    with (folder / f"{name}_2k.log_structured.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["LineId", "Content", "EventId", "EventTemplate"])
+        for i, (content, event, template) in enumerate(lines, 1):
+            writer.writerow([i, content, event, template])
+    (folder / f"{name}_2k.log").write_text("".join(f"{c}\n" for c, _, _ in lines))
+
+
+def test_the_loghub_cross_validation_scores_each_system_with_the_others_choice(tmp_path, capsys):
+    from benchmarks.loghub import main, parsing_accuracy
+
+    assert parsing_accuracy(["a <*> <*>", "b c"], ["a <*>", "b <*>"]) == 0.5
+    for name in ("Alpha", "Beta"):
+        lines = [(f"user {i} logged in", "E1", "user <*> logged in") for i in range(30)]
+        lines += [(f"disk {i} full", "E2", "disk <*> full") for i in range(30)]
+        _loghub_system(tmp_path, name, lines)
+    assert main(["--data", str(tmp_path), "--cv", "--grid", "merge_after=[3,4]"]) == 0
+    out = capsys.readouterr().out
+    assert "Alpha" in out and "Beta" in out
+    mean = next(line for line in out.splitlines() if line.startswith("mean"))
+    assert mean.split()[1:] == ["1.0000", "1.0000"]  # GA and PA of two plain templates
