@@ -28,10 +28,13 @@ import re
 import sys
 import time
 import tracemalloc
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from detectors.events import MetricEvent
 from detectors.metric import MetricDetectionConfig, MetricMonitor
@@ -94,20 +97,44 @@ class CaseResult:
         return self.ranking.index(self.truth) if self.truth in self.ranking else None
 
 
-def replay_rows(case: Path) -> Iterator[tuple[float, list[str], list[float], bool]]:
-    """``(time, columns, values, in_anomalous_part)`` per row, re-stamped as one stream."""
+def _mean_per_step(rows: list[list[float]], step: int) -> list[list[float]]:
+    """Rows of ``step`` consecutive 1 s rows averaged (NaN ignored), as a scraper every
+    ``step`` seconds that reports the mean would see them; a partial last step is kept."""
+    out = []
+    for start in range(0, len(rows), step):
+        block = np.array(rows[start : start + step], dtype=float)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column stays NaN
+            out.append(np.nanmean(block, axis=0).tolist())
+    return out
+
+
+def replay_rows(
+    case: Path, *, resample: int = 1, restamp: float = 1.0
+) -> Iterator[tuple[float, list[str], list[float], bool]]:
+    """``(time, columns, values, in_anomalous_part)`` per row, re-stamped as one stream.
+
+    ``resample`` averages that many 1 s rows into one sample ``resample`` seconds apart
+    (each part apart, so no sample mixes normal and faulty rows); ``restamp`` instead keeps
+    every row and puts them that many seconds apart (a slower clock, the same points).
+    """
     header, normal = _read(case / "normal.csv")
     header2, anomalous = _read(case / "anomalous.csv")
     if header2 != header:
         raise ValueError(f"{case}: normal.csv and anomalous.csv have different columns")
     t_idx = header.index("time")
     columns = [c for i, c in enumerate(header) if i != t_idx]
-    last = 0.0
+    start = normal[0][t_idx] if normal else 0.0
+    if resample > 1:
+        normal, anomalous = _mean_per_step(normal, resample), _mean_per_step(anomalous, resample)
+    spacing = float(resample) if resample > 1 else restamp
+    t = start
     for row in normal:
-        last = row[t_idx]
-        yield last, columns, [v for i, v in enumerate(row) if i != t_idx], False
-    for step, row in enumerate(anomalous, start=1):
-        yield last + step, columns, [v for i, v in enumerate(row) if i != t_idx], True
+        yield t, columns, [v for i, v in enumerate(row) if i != t_idx], False
+        t += spacing
+    for row in anomalous:
+        yield t, columns, [v for i, v in enumerate(row) if i != t_idx], True
+        t += spacing
 
 
 def run_case(
@@ -118,6 +145,8 @@ def run_case(
     config: RcaConfig,
     detection: MetricDetectionConfig,
     topology: Topology | None,
+    resample: int = 1,
+    restamp: float = 1.0,
 ) -> CaseResult:
     """Replay one case; the engine and detectors start empty."""
     engine = IncidentEngine(config=config, topology=topology)
@@ -129,7 +158,7 @@ def run_case(
     first_anomalous: str | None = None
     fault_start: float | None = None
     idents: list[tuple[str, str]] = []
-    for t, columns, values, anomalous in replay_rows(case):
+    for t, columns, values, anomalous in replay_rows(case, resample=resample, restamp=restamp):
         if not idents:
             idents = [split_column(c) for c in columns]
         if anomalous and fault_start is None:
@@ -204,6 +233,51 @@ def avg5(ranks: list[int | None]) -> float:
     return sum(ac_at(ranks, k) for k in range(1, 6)) / 5
 
 
+def cadence_table(
+    args: argparse.Namespace,
+    cases: list[tuple[Path, str, str]],
+    config: RcaConfig,
+    detection: MetricDetectionConfig,
+    topology: Topology | None,
+) -> int:
+    """One line per sampling step: AC@1, AC@3, Avg@5, missed cases, normal-part incidents."""
+    runs: list[tuple[str, float]] = [
+        ("resample", int(s)) for s in args.resample.split(",") if s.strip()
+    ]
+    runs += [("restamp", float(s)) for s in args.restamp.split(",") if s.strip()]
+    print(
+        f"{'cadence':<16}{'cases':>6}{'AC@1':>7}{'AC@3':>7}{'Avg@5':>7}{'missed':>8}"
+        f"{'normal inc':>11}{'onset s (median)':>18}"
+    )
+    for kind, value in runs:
+        resample, restamp = (int(value), 1.0) if kind == "resample" else (1, float(value))
+        results = [
+            run_case(
+                case,
+                truth=truth,
+                fault=fault,
+                config=config,
+                detection=detection,
+                topology=topology,
+                resample=resample,
+                restamp=restamp,
+            )
+            for case, truth, fault in cases
+        ]
+        ranks = [r.rank_of_truth() for r in results]
+        missed = sum(1 for r in results if r.anomalous_incidents == 0)
+        normal = sum(len(r.normal_incidents) for r in results)
+        delays = sorted(r.detection_delay_s for r in results if r.detection_delay_s is not None)
+        onset = f"{delays[len(delays) // 2]:.0f}" if delays else "-"
+        print(
+            f"{kind + ' ' + format(value, 'g') + ' s':<16}{len(results):>6}"
+            f"{ac_at(ranks, 1):>7.3f}{ac_at(ranks, 3):>7.3f}{avg5(ranks):>7.3f}"
+            f"{missed:>8}{normal:>11}{onset:>18}",
+            flush=True,
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -211,6 +285,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topology", type=Path, default=None, help="topology YAML (optional)")
     parser.add_argument("--only", default="", help="regex on '<svc>-<fault>/<run>' to filter")
     parser.add_argument("--memory", action="store_true", help="trace peak memory (slower)")
+    parser.add_argument(
+        "--resample",
+        default="",
+        help="comma-separated steps in seconds: each case averaged to one sample per step "
+        "(mean per step) and scored at each",
+    )
+    parser.add_argument(
+        "--restamp",
+        default="",
+        help="comma-separated spacings in seconds: every row kept, that many seconds apart",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"no such directory: {args.data}", file=sys.stderr)
@@ -221,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = [
         c for c in find_cases(args.data) if re.search(args.only, f"{c[0].parent.name}/{c[0].name}")
     ]
+    if args.resample or args.restamp:
+        return cadence_table(args, cases, config, detection, topology)
     if args.memory:
         tracemalloc.start()
     started = time.perf_counter()

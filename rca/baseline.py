@@ -81,6 +81,22 @@ class SampleRing:
         v[:size] = self._v
         self._t, self._v = t, v
 
+    def interval(self, latest: int = 16) -> float:
+        """Median spacing of the ``latest`` most recent samples (0 with fewer than two).
+
+        >>> ring = SampleRing(100)
+        >>> for t in (0.0, 60.0, 120.0, 3600.0, 3660.0):
+        ...     ring.add(t, 1.0)
+        >>> ring.interval()
+        60.0
+        """
+        times = self._t[np.isfinite(self._t)]
+        if len(times) < 2:
+            return 0.0
+        steps = np.diff(np.sort(times)[-(latest + 1) :])
+        steps = steps[steps > 0]
+        return float(np.median(steps)) if len(steps) else 0.0
+
     def values_between(self, start: float, end: float) -> np.ndarray:
         """Finite values with ``start <= time < end`` (in ring order, not time order)."""
         mask = (self._t >= start) & (self._t < end) & np.isfinite(self._v)

@@ -65,6 +65,14 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
         Bound on tracked open incidents; beyond it the oldest is resolved first.
     max_resolved_kept
         Resolved incidents kept in memory for reopening and operations.
+    confirm_samples
+        The confirmation lasts ``confirm_s`` or this many sampling intervals of the
+        anomaly's series, whichever is longer (a series scraped every minute has no sample
+        within 30 s of its onset).
+    arrival_samples
+        An anomaly is still considered this many sampling intervals of its series (on top
+        of the corroboration and confirmation time) after its onset: detectors publish an
+        onset a few points after it, so on a slow series the record comes minutes later.
     critical_z
         An incident whose peak robust deviation reaches this is critical.
     critical_services
@@ -78,6 +86,8 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
     confirm_s: float = Field(default=30.0, ge=0)
     confirm_z: float = Field(default=5.0, ge=0)
     confirm_fraction: float = Field(default=0.8, gt=0, le=1)
+    confirm_samples: int = Field(default=3, ge=1)
+    arrival_samples: int = Field(default=4, ge=0)
     min_signals: int = Field(default=1, ge=1)
     corroboration_s: float = Field(default=60.0, ge=0)
     max_pending: int = Field(default=10_000, ge=1)

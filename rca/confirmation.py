@@ -2,8 +2,9 @@
 
 Detectors flag onsets after a few points. When the engine also receives the raw samples,
 each metric anomaly that does not join an open incident waits here until its series has
-stayed off its own baseline for ``confirm_s`` (``confirm_fraction`` of the samples at
-``confirm_z`` robust sigma or more), and is dropped otherwise. Anomalies without raw
+stayed off its own baseline for ``confirm_s`` or ``confirm_samples`` of its sampling
+intervals, whichever is longer (``confirm_fraction`` of the samples at ``confirm_z`` robust
+sigma or more), and is dropped otherwise. Anomalies without raw
 samples (logs, forecasts, series not fed to the engine) are confirmed at once.
 """
 
@@ -40,6 +41,8 @@ class PendingAnomaly:
     baseline: RobustBaseline | None = None
     samples: int = 0
     hits: int = 0
+    window: float = 0.0
+    """How long after the onset the series' samples count (``confirm_s`` at the least)."""
 
     @property
     def share(self) -> float:
@@ -77,13 +80,14 @@ class ConfirmationGate:
         if len(before) < self.ranking.min_baseline_samples:
             return item
         item.key = key
+        item.window = self.window(ring.interval())
         item.baseline = robust_baseline(
             before,
             relative_floor=self.ranking.relative_floor,
             absolute_floor=self.ranking.absolute_floor,
         )
         # only the confirmation period counts (a late anomaly may find its future in the ring)
-        end = anomaly.timestamp + self.config.confirm_s
+        end = anomaly.timestamp + item.window
         for value in ring.values_between(anomaly.timestamp, end + 1e-9):
             self._count(item, float(value))
         if anomaly.anomaly_id in self.pending:
@@ -95,6 +99,10 @@ class ConfirmationGate:
         self._by_key.setdefault(key, set()).add(anomaly.anomaly_id)
         return None
 
+    def window(self, interval: float) -> float:
+        """The confirmation time of a series sampled every ``interval`` seconds."""
+        return max(self.config.confirm_s, self.config.confirm_samples * interval)
+
     def observe(self, key: str, at: float, value: float) -> None:
         """Count a new sample of a series against its pending anomalies."""
         ids = self._by_key.get(key)
@@ -103,7 +111,7 @@ class ConfirmationGate:
         for anomaly_id in ids:
             item = self.pending[anomaly_id]
             onset = item.anomaly.timestamp
-            if onset <= at <= onset + self.config.confirm_s:
+            if onset <= at <= onset + item.window:
                 self._count(item, value)
 
     def due(self, now: float) -> list[PendingAnomaly]:
@@ -111,7 +119,7 @@ class ConfirmationGate:
         refuted ones are dropped."""
         confirmed = []
         for item in list(self.pending.values()):
-            if now < item.anomaly.timestamp + self.config.confirm_s:
+            if now < item.anomaly.timestamp + item.window:
                 continue
             self._drop(item)
             if item.samples and item.share >= self.config.confirm_fraction:
@@ -130,6 +138,7 @@ class ConfirmationGate:
                 else [item.baseline.median, item.baseline.spread],
                 "samples": item.samples,
                 "hits": item.hits,
+                "window": item.window,
             }
             for item in self.pending.values()
         ]
@@ -144,6 +153,7 @@ class ConfirmationGate:
                 baseline=None if base is None else RobustBaseline(float(base[0]), float(base[1])),
                 samples=int(data.get("samples", 0)),
                 hits=int(data.get("hits", 0)),
+                window=float(data.get("window", self.config.confirm_s)),
             )
             self.pending[item.anomaly.anomaly_id] = item
             if item.key is not None:

@@ -41,7 +41,7 @@ from detectors.events import MetricEvent
 from rca import operations
 from rca.baseline import MetricHistory
 from rca.config import RcaConfig
-from rca.confirmation import ConfirmationGate
+from rca.confirmation import ConfirmationGate, series_key_of
 from rca.correlation import (
     Correlator,
     TrackedIncident,
@@ -411,12 +411,25 @@ class IncidentEngine:
                 out += self._reopen(tracked, anomaly, at=at)
                 continue
             self._candidates.append(anomaly)
-        cc = self.config.correlation
-        horizon = at - cc.corroboration_s - cc.confirm_s - 1.0
-        self._candidates = [a for a in self._candidates if a.timestamp >= horizon]
+        self._candidates = [a for a in self._candidates if at - a.timestamp <= self._lifetime(a)]
         while (group := self._find_group()) is not None:
             out += self._open_group(group, at=at)
         return out + self._enforce_open_limit()
+
+    def _lifetime(self, anomaly: Anomaly) -> float:
+        """How long after its onset an anomaly may still open or join a group: the
+        corroboration and confirmation time, and ``arrival_samples`` intervals of its series
+        (an onset record comes a few samples after the onset)."""
+        cc = self.config.correlation
+        interval = 0.0
+        if anomaly.kind is SignalKind.METRIC:
+            ring = self.history.rings.get(series_key_of(anomaly))
+            interval = ring.interval() if ring is not None else 0.0
+        return (
+            cc.corroboration_s
+            + self.gate.window(interval)
+            + max(1.0, cc.arrival_samples * interval)
+        )
 
     def _find_group(self) -> list[Anomaly] | None:
         cc = self.config.correlation
