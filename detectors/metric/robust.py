@@ -45,6 +45,7 @@ class RobustParams:
     departure_alpha: float = 0.005
     departure_drift: float = 1.0
     departure_limit: float = 40.0
+    refractory_break: float = 0.0
 
     def __post_init__(self) -> None:
         seasons = tuple((float(p), int(b)) for p, b in self.seasons)
@@ -119,6 +120,7 @@ class RobustBank(DetectorBank):
             (kernel.P_DEP_ALPHA, params.departure_alpha),
             (kernel.P_DEP_DRIFT, params.departure_drift),
             (kernel.P_DEP_LIMIT, params.departure_limit),
+            (kernel.P_REFRACTORY_BREAK, params.refractory_break),
             (kernel.P_DEP_AT, sum(bins)),
             (kernel.P_DEP_PERIOD, longest[0]),
             (kernel.P_DEP_BINS, longest[1]),
@@ -337,6 +339,10 @@ class RobustLikelihood(BankedDetector):
     error_gate
         Least log absolute error of a point, in long-run standard deviations above its
         long-run mean, for its likelihood to alert (``-inf`` disables).
+    refractory_break
+        Inside the refractory period, a point whose deviation is at least this many times
+        the recent peak deviation still alerts (0 disables): a fault much larger than the
+        blip that armed the period is not hidden by it.
     spatial_tolerance
         Share of the seen range a value must exceed it by to count as novel; 0 disables.
     spatial_noise

@@ -78,8 +78,9 @@ PF_LEVEL, PF_ERR, PF_T0, PF_TLAST = 0, 1, 2, 3
     P_DEP_AT,
     P_DEP_PERIOD,
     P_DEP_BINS,
-) = range(28)
-P_SEASONS = 28
+    P_REFRACTORY_BREAK,
+) = range(29)
+P_SEASONS = 29
 
 EXPECTATION_SCALE = 1.2533
 """Mean absolute error to standard deviation of a normal distribution (sqrt(pi / 2))."""
@@ -346,7 +347,11 @@ def score(state: Arr, buckets: Arr, row: int, x: float, t: float, params: Arr) -
         return 0.0
     z, s, _, _ = _evaluate(state, buckets, row, x, t, params)
     if state[row, F_QUIET] > 0 and s >= 0.5:
-        s = 0.3
+        # inside the refractory period only a deviation well beyond the recent peak counts
+        breaks = params[P_REFRACTORY_BREAK]
+        z_peak = state[row, F_Z_PEAK]
+        if not (breaks > 0 and z_peak > 0 and z >= breaks * z_peak):
+            s = 0.3
     extreme = 0.0
     extreme_z = params[P_EXTREME_Z]
     if not (z < extreme_z or z <= state[row, F_Z_PEAK] or n * params[P_ERROR_ALPHA] < 1.0):
