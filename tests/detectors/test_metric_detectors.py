@@ -181,3 +181,16 @@ def test_after_a_gap_longer_than_its_season_the_default_detector_does_not_alarm(
     resumed = [(t + 10 * 86400.0, x) for t, x in make_metric_series(288, seed=11)]
     resumed = [(series[-1][0] + 10 * 86400.0 + 300.0 * i, x) for i, (_, x) in enumerate(resumed)]
     assert max(feed(det, resumed)) < 0.5
+
+
+@pytest.mark.parametrize(("breaks", "alerts"), [(0.0, False), (3.0, True)])
+def test_refractory_break_lets_a_much_larger_fault_through(breaks: float, alerts: bool) -> None:
+    rng = random.Random(5)
+    det = make_detector("robust_likelihood", {"refractory_break": breaks})
+    points = [(60.0 * i, 50.0 * (1 + 0.05 * rng.gauss(0, 1))) for i in range(400)]
+    points.append((60.0 * 400, 150.0))  # a 3x blip arms the refractory period
+    points += [(60.0 * i, 50.0 * (1 + 0.05 * rng.gauss(0, 1))) for i in range(401, 460)]
+    scores = feed(det, points)
+    assert scores[400] >= 0.5
+    fault = feed(det, [(60.0 * 460, 800.0)])[0]  # 16x, an hour later
+    assert (fault >= 0.5) is alerts
