@@ -8,6 +8,7 @@ versioned bytes that a changelog-backed table can store and restore.
 
 from __future__ import annotations
 
+from detectors.metric import bocpd as _bocpd  # noqa: F401  (registers)
 from detectors.metric import river_adapters as _river_adapters  # noqa: F401  (registers)
 from detectors.metric.base import (
     Expectation,
