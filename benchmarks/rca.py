@@ -233,6 +233,30 @@ def avg5(ranks: list[int | None]) -> float:
     return sum(ac_at(ranks, k) for k in range(1, 6)) / 5
 
 
+def run_cases(
+    cases: list[tuple[Path, str, str]],
+    config: RcaConfig,
+    detection: MetricDetectionConfig,
+    topology: Topology | None,
+    resample: int = 1,
+    restamp: float = 1.0,
+) -> list[CaseResult]:
+    """:func:`run_case` on every ``(case, truth, fault)``."""
+    return [
+        run_case(
+            case,
+            truth=truth,
+            fault=fault,
+            config=config,
+            detection=detection,
+            topology=topology,
+            resample=resample,
+            restamp=restamp,
+        )
+        for case, truth, fault in cases
+    ]
+
+
 def cadence_table(
     args: argparse.Namespace,
     cases: list[tuple[Path, str, str]],
@@ -251,19 +275,7 @@ def cadence_table(
     )
     for kind, value in runs:
         resample, restamp = (int(value), 1.0) if kind == "resample" else (1, float(value))
-        results = [
-            run_case(
-                case,
-                truth=truth,
-                fault=fault,
-                config=config,
-                detection=detection,
-                topology=topology,
-                resample=resample,
-                restamp=restamp,
-            )
-            for case, truth, fault in cases
-        ]
+        results = run_cases(cases, config, detection, topology, resample, restamp)
         ranks = [r.rank_of_truth() for r in results]
         missed = sum(1 for r in results if r.anomalous_incidents == 0)
         normal = sum(len(r.normal_incidents) for r in results)
@@ -311,18 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory:
         tracemalloc.start()
     started = time.perf_counter()
-    results = []
-    for case, truth, fault in cases:
-        results.append(
-            run_case(
-                case,
-                truth=truth,
-                fault=fault,
-                config=config,
-                detection=detection,
-                topology=topology,
-            )
-        )
+    results = run_cases(cases, config, detection, topology)
     elapsed = time.perf_counter() - started
     print(
         f"RCA benchmark on {args.data} ({len(results)} cases, "

@@ -91,41 +91,36 @@ def check_local_kafka(settings: Settings, local: LocalKafka) -> Iterator[Finding
             f"Kafka {local.settings.version} is not cached and `mvn` is not installed",
             "install Maven (`apt-get install maven`), or set AIOPS_KAFKA_BOOTSTRAP",
         )
-    home, can_write = _writable_from(local.home)
+    yield folder_finding("local kafka folder", local.home, "local_kafka.home")
+
+
+def folder_finding(check: str, path: Path, setting: str) -> Finding:
+    """Whether this user can write ``path``, or create it (with its parents).
+
+    >>> folder_finding("state folder", Path("/proc/1/x"), "worker.datadir").status
+    <Status.FAIL: 'fail'>
+    """
+    path = path.expanduser()
+    home, can_write = _writable_from(path)
     if not can_write:
-        yield Finding(
+        variable = "AIOPS_" + setting.upper().replace(".", "__")
+        return Finding(
             Status.FAIL,
-            "local kafka folder",
-            f"{local.home} cannot be created ({home} is not writable)",
-            "set local_kafka.home (AIOPS_LOCAL_KAFKA__HOME)",
+            check,
+            f"{path} cannot be written ({home} is not a writable folder)",
+            f"set {setting} ({variable}) to a folder this user can write",
         )
+    if path.is_dir():
+        return Finding(Status.OK, check, str(path))
+    return Finding(Status.OK, check, f"{path} (created in {home} when needed)")
 
 
 def check_folders(settings: Settings) -> Iterator[Finding]:
-    datadir = Path(settings.worker.datadir).expanduser()
-    home, can_write = _writable_from(datadir)
-    if datadir.is_dir() and can_write:
-        yield Finding(Status.OK, "state folder", str(datadir))
-    elif can_write:
-        yield Finding(Status.OK, "state folder", f"{datadir} (the worker creates it in {home})")
-    else:
-        yield Finding(
-            Status.FAIL,
-            "state folder",
-            f"{datadir} cannot be written ({home} is not a writable folder)",
-            "set worker.datadir (AIOPS_WORKER__DATADIR) to a folder this user can write",
+    yield folder_finding("state folder", Path(settings.worker.datadir), "worker.datadir")
+    if settings.slack.render_dir:
+        yield folder_finding(
+            "slack render folder", Path(settings.slack.render_dir), "slack.render_dir"
         )
-    render = settings.slack.render_dir
-    if render:
-        path = Path(render).expanduser()
-        home, can_write = _writable_from(path)
-        if not can_write:
-            yield Finding(
-                Status.FAIL,
-                "slack render folder",
-                f"{path} cannot be written ({home} is not writable)",
-                "set slack.render_dir (AIOPS_SLACK__RENDER_DIR)",
-            )
 
 
 def check_rule_files(settings: Settings) -> Iterator[Finding]:
