@@ -36,6 +36,19 @@ Candidate = tuple[tuple[str, Any], ...]
 """Detector parameters that differ from the base configuration's, as sorted pairs."""
 
 
+class JsonValue(str):
+    """A mapping or list value of a grid, kept as its JSON text so candidates hash."""
+
+    def decode(self) -> Any:
+        return json.loads(self)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return JsonValue(json.dumps(value, sort_keys=True))
+    return value
+
+
 def group_of(relative: str, index_in_category: int) -> str:
     """The fold a file belongs to, from its ``<category>/<name>.csv`` path.
 
@@ -75,7 +88,7 @@ def parse_grid(items: Sequence[str]) -> list[Candidate]:
         values = json.loads(text)
         if not isinstance(values, list) or not values:
             raise ValueError(f"--grid {key}: expected a non-empty JSON list, got {text!r}")
-        axes.append((key, values))
+        axes.append((key, [_hashable(v) for v in values]))
     names = [k for k, _ in axes]
     combos = [
         tuple(sorted(zip(names, vs, strict=True)))
@@ -150,7 +163,10 @@ def config_for(base: MetricDetectionConfig, candidate: Candidate) -> MetricDetec
     """The base configuration with the candidate's detector parameters on top."""
     if not candidate:
         return base
-    params = {**base.default_params, **dict(candidate)}
+    params = {
+        **base.default_params,
+        **{k: v.decode() if isinstance(v, JsonValue) else v for k, v in candidate},
+    }
     return base.model_copy(update={"default_params": params})
 
 

@@ -9,6 +9,8 @@ versioned bytes that a changelog-backed table can store and restore.
 from __future__ import annotations
 
 from detectors.metric import bocpd as _bocpd  # noqa: F401  (registers)
+from detectors.metric import context as _context  # noqa: F401  (registers)
+from detectors.metric import ensemble as _ensemble  # noqa: F401  (registers)
 from detectors.metric import river_adapters as _river_adapters  # noqa: F401  (registers)
 from detectors.metric.base import (
     Expectation,
@@ -18,9 +20,10 @@ from detectors.metric.base import (
     registered_detectors,
 )
 from detectors.metric.config import DetectorRule, HysteresisConfig, MetricDetectionConfig
+from detectors.metric.ensemble import warm_up
 from detectors.metric.exceptions import MetricDetectionError, StateError, UnknownDetectorError
 from detectors.metric.monitor import MetricMonitor, MonitorStats, Observation
-from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams, warm_up
+from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams
 
 __all__ = [
     "DetectorRule",

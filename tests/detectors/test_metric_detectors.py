@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from detectors.metric import make_detector, registered_detectors
+from detectors.metric import MetricDetectionConfig, make_detector, registered_detectors
 from detectors.metric.base import MetricDetector
 from detectors.metric.robust import RobustLikelihood
 from detectors.metric.state import dump_state, load_state
@@ -26,7 +26,7 @@ def feed(det: MetricDetector, points: list[tuple[float, float]]) -> list[float]:
 
 
 def test_registry_has_default_and_river_detectors() -> None:
-    assert "robust_likelihood" in ALL
+    assert {"robust_likelihood", "context", "ensemble", "bocpd"} <= set(ALL)
     assert {"sad", "half_space_trees", "gaussian", "holt_winters"} <= set(ALL)
 
 
@@ -84,8 +84,11 @@ def test_expectation_is_near_the_series(
     assert expectation.scale > 0.0
 
 
-def test_default_detector_state_is_small(metric_series: list[tuple[float, float]]) -> None:
-    det = make_detector("robust_likelihood")
+@pytest.mark.parametrize("name", ["robust_likelihood", MetricDetectionConfig().default_detector])
+def test_default_detector_state_is_small(
+    name: str, metric_series: list[tuple[float, float]]
+) -> None:
+    det = make_detector(name)
     feed(det, metric_series)
     assert len(pickle.dumps(det, protocol=5)) <= 16 * 1024
 

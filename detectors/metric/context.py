@@ -1,0 +1,425 @@
+"""Contextual anomaly detection: how new is the context a value arrives in.
+
+The idea is that of Smirnov's Contextual Anomaly Detector (CAD OSE, NAB 2016): a value is
+quantised into a few levels, the recent levels form *contexts*, and the detector learns
+which value follows which context. A value is unusual when the contexts it arrives in never
+saw it follow them.
+
+This implementation is written from that description, with its own structures:
+
+- **Levels.** A value becomes one of ``2 ** bits`` levels over the range of the series. The
+  range is the minimum and maximum of the first ``range_points`` values, widened by
+  ``margin`` of its span on each side. A value outside the range gets one of two extra
+  symbols (below, above), and the range widens to take it in: the range only grows, so a
+  learnt context keeps its meaning until a new extreme arrives.
+- **Contexts at three resolutions.** A level's leading bits are a coarser level (the first
+  bit says "upper or lower half"). For each resolution ``r`` (1 bit to ``bits`` bits) and
+  each order ``k`` (1 to ``max_order``), the last ``k`` symbols at resolution ``r`` are a
+  context, and the detector keeps the set of symbols that followed it, as a bit mask in a
+  table indexed by the context (no hashing and nothing forgotten: the table has
+  ``(2 ** r + 2) ** k`` entries per resolution and order, 1,452 for the defaults). Noise
+  that flips a low bit leaves the coarse contexts confirmed; a value that never followed
+  its recent past at any resolution is new in all of them.
+- **Score.** Per resolution, the share of orders whose context never saw the new symbol
+  follow it, each order weighted ``decay`` times the one before; the mean over resolutions.
+  After a score of ``rest_threshold`` or more, the next ``rest_points`` scores are 0: the
+  learning that follows a change is not a second anomaly (CAD's rest period). A gap longer
+  than ``gap_seconds`` restarts the recent past (the table is kept).
+
+The state of many series lives in one :class:`ContextBank` (a row each) and runs through
+compiled loops, as ``robust_likelihood``'s does.
+
+Reference: M. Smirnov, "CAD: Contextual Anomaly Detector", https://github.com/smirmik/CAD,
+and its description in the Numenta Anomaly Benchmark (contextOSE). No code was taken.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from detectors.metric.base import (
+    BankedDetector,
+    DetectorBank,
+    Expectation,
+    register_detector,
+)
+
+Arr = np.ndarray
+
+MAX_TABLE = 1 << 16
+"""Most table entries a parameter set may need (per series)."""
+
+# state columns (float64); the history of symbols follows, newest last
+S_LO, S_HI, S_RANGED, S_REST, S_LAST_T, S_N, S_HLEN, S_HISTORY = 0, 1, 2, 3, 4, 5, 6, 7
+
+# parameters
+P_BITS, P_ORDER, P_RANGE_POINTS, P_MARGIN, P_REST_THRESHOLD, P_REST_POINTS = 0, 1, 2, 3, 4, 5
+P_GAP, P_DECAY, P_LEARN_POINTS = 6, 7, 8
+P_OFFSETS = 9
+"""Then the table offset of each (resolution, order), resolution-major."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextParams:
+    """Parameters of :class:`ContextNovelty` (see there); hashable, one bank per value."""
+
+    bits: int = 3
+    max_order: int = 3
+    range_points: int = 150
+    learn_points: int = 450
+    margin: float = 0.1
+    rest_threshold: float = 0.75
+    rest_points: int = 120
+    gap_seconds: float = 7 * 86400.0
+    decay: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 3 or self.max_order < 1:
+            raise ValueError("context: bits must be 1 to 3 and max_order at least 1")
+        if table_size(self.bits, self.max_order) > MAX_TABLE:
+            raise ValueError(
+                f"context: bits={self.bits}, max_order={self.max_order} need "
+                f"{table_size(self.bits, self.max_order)} table entries (at most {MAX_TABLE})"
+            )
+
+    def changed(self) -> dict[str, Any]:
+        """The parameters that differ from the defaults."""
+        default = ContextParams()
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
+
+
+def table_size(bits: int, max_order: int) -> int:
+    """Entries of the table: ``(2 ** r + 2) ** k`` for every resolution and order.
+
+    >>> table_size(3, 3)
+    1452
+    """
+    return sum((2**r + 2) ** k for r in range(1, bits + 1) for k in range(1, max_order + 1))
+
+
+@njit(cache=True, nogil=True)
+def _symbol(state: Arr, row: int, x: float, levels: int) -> int:
+    lo, hi = state[row, S_LO], state[row, S_HI]
+    if x < lo:
+        return levels
+    if x > hi:
+        return levels + 1
+    span = hi - lo
+    if span <= 0.0:
+        return 0
+    return min(levels - 1, int((x - lo) / span * levels))
+
+
+@njit(cache=True, nogil=True)
+def _at(symbol: int, r: int, bits: int, levels: int) -> int:
+    """``symbol`` at resolution ``r``: its leading ``r`` bits, or an out-of-range symbol."""
+    if symbol < levels:
+        return symbol >> (bits - r)
+    return (1 << r) + symbol - levels
+
+
+@njit(cache=True, nogil=True)
+def _raw(state: Arr, table: Arr, row: int, symbol: int, params: Arr) -> float:
+    bits, order = int(params[P_BITS]), int(params[P_ORDER])
+    levels, held = 1 << bits, int(state[row, S_HLEN])
+    if held == 0:
+        return 0.0
+    decay, total = params[P_DECAY], 0.0
+    for r in range(1, bits + 1):
+        base = (1 << r) + 2
+        bit = 1 << _at(symbol, r, bits, levels)
+        index, weight, weights, missed = 0, 1.0, 0.0, 0.0
+        for k in range(1, held + 1):
+            past = int(state[row, S_HISTORY + held - k])
+            index = index * base + _at(past, r, bits, levels)
+            slot = int(params[P_OFFSETS + (r - 1) * order + k - 1]) + index
+            if not table[row, slot] & bit:
+                missed += weight
+            weights += weight
+            weight *= decay
+        total += missed / weights
+    return min(1.0, max(0.0, total / bits))
+
+
+@njit(cache=True, nogil=True)
+def score(state: Arr, table: Arr, row: int, x: float, t: float, params: Arr) -> float:
+    """Score of ``x`` at ``t`` on one row, before it is learnt."""
+    if not math.isfinite(x) or state[row, S_N] < params[P_RANGE_POINTS] + params[P_LEARN_POINTS]:
+        return 0.0
+    if t - state[row, S_LAST_T] > params[P_GAP] or state[row, S_REST] > 0:
+        return 0.0
+    symbol = _symbol(state, row, x, 1 << int(params[P_BITS]))
+    return _raw(state, table, row, symbol, params)
+
+
+@njit(cache=True, nogil=True)
+def learn(state: Arr, table: Arr, row: int, x: float, t: float, params: Arr) -> None:
+    """Learn ``x`` at ``t`` on one row."""
+    if not math.isfinite(x):
+        return
+    if t - state[row, S_LAST_T] > params[P_GAP] and state[row, S_N] > 0:
+        state[row, S_HLEN] = 0.0  # a restart of the recent past
+        state[row, S_REST] = 0.0
+    if t > state[row, S_LAST_T]:
+        state[row, S_LAST_T] = t
+    state[row, S_N] += 1.0
+    if state[row, S_RANGED] < params[P_RANGE_POINTS]:
+        state[row, S_LO] = min(state[row, S_LO], x)
+        state[row, S_HI] = max(state[row, S_HI], x)
+        state[row, S_RANGED] += 1.0
+        if state[row, S_RANGED] >= params[P_RANGE_POINTS]:
+            pad = params[P_MARGIN] * (state[row, S_HI] - state[row, S_LO])
+            state[row, S_LO] -= pad
+            state[row, S_HI] += pad
+        return
+    bits, order = int(params[P_BITS]), int(params[P_ORDER])
+    levels = 1 << bits
+    symbol = _symbol(state, row, x, levels)
+    raw = _raw(state, table, row, symbol, params)
+    if symbol >= levels:  # a new extreme: the range takes it in
+        pad = params[P_MARGIN] * (state[row, S_HI] - state[row, S_LO])
+        state[row, S_LO] = min(state[row, S_LO], x - pad)
+        state[row, S_HI] = max(state[row, S_HI], x + pad)
+    if state[row, S_REST] > 0:
+        state[row, S_REST] -= 1.0
+    elif raw >= params[P_REST_THRESHOLD]:
+        state[row, S_REST] = params[P_REST_POINTS]
+    held = int(state[row, S_HLEN])
+    for r in range(1, bits + 1):
+        base = (1 << r) + 2
+        bit = 1 << _at(symbol, r, bits, levels)
+        index = 0
+        for k in range(1, held + 1):
+            past = int(state[row, S_HISTORY + held - k])
+            index = index * base + _at(past, r, bits, levels)
+            slot = int(params[P_OFFSETS + (r - 1) * order + k - 1]) + index
+            table[row, slot] |= bit
+    if held == order:
+        for k in range(order - 1):
+            state[row, S_HISTORY + k] = state[row, S_HISTORY + k + 1]
+        held -= 1
+    state[row, S_HISTORY + held] = float(symbol)
+    state[row, S_HLEN] = float(held + 1)
+
+
+@njit(cache=True, nogil=True)
+def step_many(state: Arr, table: Arr, rows: Arr, xs: Arr, ts: Arr, params: Arr, out: Arr) -> None:
+    """Score then learn each point in order; ``out`` gets the score (and NaN, NaN)."""
+    for i in range(rows.shape[0]):
+        out[i, 0] = score(state, table, rows[i], xs[i], ts[i], params)
+        out[i, 1] = np.nan
+        out[i, 2] = np.nan
+        learn(state, table, rows[i], xs[i], ts[i], params)
+
+
+class ContextBank(DetectorBank):
+    """The state of many ``context`` series of one parameter set, a row each.
+
+    >>> bank = ContextBank(ContextParams())
+    >>> a = bank.allocate()
+    >>> xs = np.array([float(i % 10) for i in range(600)] + [40.0])
+    >>> out = bank.step(np.full(601, a), xs, np.arange(601) * 60.0)
+    >>> bool(out[200:600, 0].max() < 0.5 <= out[600, 0])
+    True
+    """
+
+    def __init__(self, params: ContextParams, capacity: int = 1) -> None:
+        self.params = params
+        offsets, at = [], 0
+        for r in range(1, params.bits + 1):
+            for k in range(1, params.max_order + 1):
+                offsets.append(float(at))
+                at += (2**r + 2) ** k
+        self.vector = np.array(
+            [
+                params.bits,
+                params.max_order,
+                params.range_points,
+                params.margin,
+                params.rest_threshold,
+                params.rest_points,
+                params.gap_seconds,
+                params.decay,
+                params.learn_points,
+                *offsets,
+            ],
+            dtype=np.float64,
+        )
+        self._entries = at
+        self._fresh = np.zeros(S_HISTORY + params.max_order)
+        self._fresh[[S_LO, S_HI, S_LAST_T]] = (math.inf, -math.inf, -math.inf)
+        self._used = 0
+        self._free: list[int] = []
+        self.state = np.empty((max(capacity, 1), self._fresh.shape[0]))
+        self.table = np.empty((max(capacity, 1), at), dtype=np.uint16)
+
+    @property
+    def capacity(self) -> int:
+        return int(self.state.shape[0])
+
+    def __len__(self) -> int:
+        return self._used - len(self._free)
+
+    def allocate(self) -> int:
+        """A fresh row."""
+        if self._free:
+            row = self._free.pop()
+        else:
+            if self._used == self.capacity:
+                self._grow(2 * self.capacity)
+            row = self._used
+            self._used += 1
+        self.state[row] = self._fresh
+        self.table[row] = 0
+        return row
+
+    def release(self, row: int) -> None:
+        """Hand a row back (its series is gone)."""
+        self._free.append(row)
+
+    def _grow(self, capacity: int) -> None:
+        state = np.empty((capacity, self.state.shape[1]))
+        table = np.empty((capacity, self._entries), dtype=np.uint16)
+        state[: self._used] = self.state[: self._used]
+        table[: self._used] = self.table[: self._used]
+        self.state, self.table = state, table
+
+    def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        out = np.empty((rows.shape[0], 3))
+        step_many(
+            self.state,
+            self.table,
+            rows.astype(np.int64, copy=False),
+            xs.astype(np.float64, copy=False),
+            ts.astype(np.float64, copy=False),
+            self.vector,
+            out,
+        )
+        return out
+
+    def new_detector(self) -> ContextNovelty:
+        return ContextNovelty.view(self, self.allocate())
+
+    def score(self, row: int, x: float, t: float) -> float:
+        return float(score(self.state, self.table, int(row), float(x), float(t), self.vector))
+
+    def learn(self, row: int, x: float, t: float) -> None:
+        learn(self.state, self.table, int(row), float(x), float(t), self.vector)
+
+    def expectation(self, row: int) -> Expectation | None:
+        """The middle of the learnt range and a sixth of its span."""
+        if self.state[row, S_RANGED] < self.params.range_points:
+            return None
+        lo, hi = float(self.state[row, S_LO]), float(self.state[row, S_HI])
+        return Expectation(0.5 * (lo + hi), (hi - lo) / 6.0) if hi > lo else None
+
+    def row_state(self, row: int) -> tuple[bytes, bytes]:
+        """The bytes of one row: its state, then its table."""
+        return self.state[row].tobytes(), self.table[row].tobytes()
+
+    def load_row(self, row: int, state: bytes, table: bytes) -> None:
+        """Inverse of :meth:`row_state`."""
+        if len(state) != 8 * self.state.shape[1] or len(table) != 2 * self._entries:
+            raise ValueError("a context row of the wrong size for its parameters")
+        self.state[row] = np.frombuffer(state, dtype=np.float64)
+        self.table[row] = np.frombuffer(table, dtype=np.uint16)
+
+
+@register_detector("context")
+class ContextNovelty(BankedDetector):
+    """Novelty of quantised contexts at three resolutions, as a score in 0..1.
+
+    Parameters
+    ----------
+    bits
+        Bits of a level: ``2 ** bits`` levels over the learnt range (CAD uses 3).
+    max_order
+        Longest context, in values.
+    range_points
+        Values that learn the initial range.
+    learn_points
+        Values after those that only learn contexts (scores are 0 until then: at first
+        every context is new).
+    margin
+        Share of the range added on each side when it is learnt or widened.
+    rest_threshold, rest_points
+        A score at or above the threshold silences the next ``rest_points`` scores.
+    gap_seconds
+        A gap longer than this restarts the recent past.
+    decay
+        Weight of each order relative to the one before.
+
+    >>> det = ContextNovelty()
+    >>> scores = []
+    >>> for i in range(600):
+    ...     x = float(i % 10) + (30.0 if i == 500 else 0.0)
+    ...     scores.append(det.score_one(x, 60.0 * i))
+    ...     det.learn_one(x, 60.0 * i)
+    >>> max(scores[200:500]) < 0.5 <= scores[500]
+    True
+    """
+
+    bank: ContextBank
+
+    def __init__(self, **params: Any) -> None:
+        self.bank = ContextBank(ContextParams(**params))
+        self.row = self.bank.allocate()
+
+    @classmethod
+    def view(cls, bank: ContextBank, row: int) -> ContextNovelty:
+        detector = cls.__new__(cls)
+        detector.bank, detector.row = bank, row
+        return detector
+
+    def bank_key(self) -> Hashable:
+        return ("context", self.bank.params)
+
+    def new_bank(self) -> ContextBank:
+        return ContextBank(self.bank.params)
+
+    def join(self, bank: DetectorBank) -> None:
+        if not isinstance(bank, ContextBank) or bank.params != self.bank.params:
+            raise ValueError("a context detector joins a bank of its own parameters")
+        row = bank.allocate()
+        bank.load_row(row, *self.bank.row_state(self.row))
+        self.bank.release(self.row)
+        self.bank, self.row = bank, row
+
+    def leave(self) -> None:
+        self.bank.release(self.row)
+
+    def score_one(self, x: float, t: float) -> float:
+        return self.bank.score(self.row, x, t)
+
+    def learn_one(self, x: float, t: float) -> None:
+        self.bank.learn(self.row, x, t)
+
+    def expectation(self, t: float) -> Expectation | None:
+        return self.bank.expectation(self.row)
+
+    def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:
+        value = self.score_one(x, t)
+        expectation = self.expectation(t)
+        self.learn_one(x, t)
+        return value, expectation
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (1, self.bank.params.changed(), *self.bank.row_state(self.row))
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        if not isinstance(state, tuple) or len(state) != 4 or state[0] != 1:
+            raise ValueError("not a context state")
+        _, params, row_state, table = state
+        self.bank = ContextBank(ContextParams(**params))
+        self.row = self.bank.allocate()
+        self.bank.load_row(self.row, row_state, table)
