@@ -256,11 +256,26 @@ class Pipeline:
     def _resume_series(self, key: str) -> None:
         state = self.checkpoints.get("metrics", key)
         if state is not None:
+            before = self.metrics.stats
             try:
                 self.metrics.restore(key, state)
                 SERIES_RESTORED.inc()
             except MetricStateError as exc:
                 log.warning("series %s starts afresh: unreadable checkpoint (%s)", key, exc)
+                return
+            after = self.metrics.stats
+            if after.rewarmed > before.rewarmed:
+                log.warning(
+                    "series %s: its checkpoint is of robust_likelihood with other parameters; "
+                    "it starts a new warm-up as the ensemble",
+                    key,
+                )
+            elif after.upgraded > before.upgraded and after.upgraded == 1:
+                log.info(
+                    "series checkpointed by robust_likelihood go on as the ensemble, keeping "
+                    "their baselines (first: %s)",
+                    key,
+                )
 
     def _resume_forecast(self, key: str, partition: int) -> None:
         """Restore a predictor or burn-rate tracker before its first event since it was

@@ -19,7 +19,9 @@ from detectors.metric.base import (
     registered_detectors,
 )
 from detectors.metric.config import MetricDetectionConfig
+from detectors.metric.ensemble import Ensemble
 from detectors.metric.exceptions import StateError, UnknownDetectorError
+from detectors.metric.robust import RobustLikelihood
 from detectors.metric.state import dump_state, load_state
 
 
@@ -36,6 +38,8 @@ class MonitorStats:
     missing_values: int = 0
     onsets: int = 0
     escalations: int = 0
+    upgraded: int = 0  # restored robust_likelihood series that went on as the ensemble
+    rewarmed: int = 0  # restored series that started a new warm-up as the ensemble
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,11 +394,36 @@ class MetricMonitor:
         series = load_state(state)
         if not isinstance(series, _Series):
             raise StateError(f"state of {series_key!r} is not a series state")
+        self._upgrade(series)
         if isinstance(series.detector, BankedDetector):
             self._join(series.detector)
         self._drop(series_key)
         self._series[series_key] = series
         self._stats.restored += 1
+
+    def _upgrade(self, series: _Series) -> None:
+        """A series checkpointed by ``robust_likelihood`` when the default was that, now
+        that the default is the ensemble (and no rule asks for ``robust_likelihood``), goes
+        on as an ensemble that keeps its learnt baselines; its contextual half learns from
+        here. With other parameters it starts a new warm-up as an ensemble."""
+        config = self.config
+        if series.detector_name != "robust_likelihood" or config.default_detector != "ensemble":
+            return
+        if any(rule.detector == "robust_likelihood" for rule in config.rules):
+            return
+        robust = series.detector
+        upgraded = (
+            Ensemble.upgrade(robust, config.default_params)
+            if isinstance(robust, RobustLikelihood)
+            else None
+        )
+        if upgraded is None:
+            upgraded = Ensemble(**config.default_params)
+            series.seen = 0
+            self._stats.rewarmed += 1
+        else:
+            self._stats.upgraded += 1
+        series.detector, series.detector_name = upgraded, "ensemble"
 
     def evict_idle(self, now: float) -> list[str]:
         """Drop series whose last event is older than ``idle_eviction_seconds`` before ``now``.

@@ -54,7 +54,7 @@ def test_one_onset_per_episode_with_identity_and_evidence(
     assert onset.labels == (("env", "prod"),)
     assert onset.kind is SignalKind.METRIC
     assert onset.direction is Direction.SPIKE
-    assert onset.detector == "robust_likelihood"
+    assert onset.detector == MetricDetectionConfig().default_detector == "ensemble"
     assert 0.0 < onset.score <= 1.0
     assert onset.expected is not None and onset.band is not None
     assert onset.band[0] < onset.expected < onset.band[1] < onset.value
@@ -191,7 +191,7 @@ def test_rules_pick_the_detector_by_metric_and_labels(
         for metric, env in (("queue_depth", "prod"), ("queue_depth", "dev"), ("cpu", "prod"))
         for a in run(monitor, events(points, metric=metric, env=env))
     }
-    assert names == {"sad", "gaussian", "robust_likelihood"}
+    assert names == {"sad", "gaussian", "ensemble"}
 
 
 def test_unknown_detector_is_a_typed_error() -> None:
@@ -214,7 +214,7 @@ def test_older_states_are_read_and_score_as_before(version: int) -> None:
     state = (fixtures / f"robust_likelihood_v{version}.state").read_bytes()
     expected = json.loads((fixtures / f"robust_likelihood_v{version}.json").read_text())
     assert state[0] == version
-    monitor = MetricMonitor()
+    monitor = MetricMonitor(MetricDetectionConfig(default_detector="robust_likelihood"))
     monitor.restore(expected["key"], state)
     points = synthetic_series(expected["points"])[expected["first"] :]
     scores = [monitor.score(MetricEvent(t, "svc", "latency_ms", x)) for t, x in points]
@@ -228,6 +228,56 @@ def test_older_states_are_read_and_score_as_before(version: int) -> None:
     assert all(new == 0.3 and 0.3 < old < 0.5 for new, old in lowered)
     assert len(lowered) <= 1
     assert (monitor.state_of(expected["key"]) or b"")[0] == STATE_VERSION
+
+
+def test_a_robust_likelihood_checkpoint_goes_on_as_the_default_ensemble() -> None:
+    # a series checkpointed when robust_likelihood was the default keeps its baselines and
+    # its warm-up under the ensemble; its contextual half learns from the restore on
+    points = synthetic_series(3000)
+    old = MetricMonitor(MetricDetectionConfig(default_detector="robust_likelihood"))
+    for t, x in points[:2500]:
+        old.process(MetricEvent(t, "svc", "latency_ms", x))
+    key = MetricEvent(0.0, "svc", "latency_ms", 1.0).series_key
+    state = old.state_of(key)
+    assert state is not None
+    new = MetricMonitor()
+    new.restore(key, state)
+    assert new.stats.upgraded == 1 and new.stats.rewarmed == 0
+    rest = [MetricEvent(t, "svc", "latency_ms", x) for t, x in points[2500:]]
+    robust_scores = [old.score(e) for e in rest]
+    ensemble_scores = [new.score(e) for e in rest]
+    # the first 150 points only teach the contextual half its range: the scores are the same
+    assert ensemble_scores[:150] == robust_scores[:150]
+    assert all(e >= r for e, r in zip(ensemble_scores, robust_scores, strict=True))
+    restored = load_state(new.state_of(key) or b"")
+    assert restored.detector_name == "ensemble"
+
+
+def test_a_robust_likelihood_checkpoint_of_other_parameters_starts_a_new_warm_up() -> None:
+    old = MetricMonitor(
+        MetricDetectionConfig(default_detector="robust_likelihood", default_params={"z_half": 3.0})
+    )
+    for t, x in synthetic_series(400):
+        old.process(MetricEvent(t, "svc", "latency_ms", x))
+    key = MetricEvent(0.0, "svc", "latency_ms", 1.0).series_key
+    new = MetricMonitor()
+    new.restore(key, old.state_of(key) or b"")
+    assert new.stats.rewarmed == 1
+    t = synthetic_series(401)[-1][0]
+    assert new.observe(MetricEvent(t, "svc", "latency_ms", 100.0)).warming_up
+
+
+def test_a_rule_that_asks_for_robust_likelihood_keeps_it_after_a_restore() -> None:
+    config = MetricDetectionConfig(
+        rules=(DetectorRule(metric="latency_ms", detector="robust_likelihood"),)
+    )
+    old = MetricMonitor(config)
+    for t, x in synthetic_series(400):
+        old.process(MetricEvent(t, "svc", "latency_ms", x))
+    key = MetricEvent(0.0, "svc", "latency_ms", 1.0).series_key
+    new = MetricMonitor(config)
+    new.restore(key, old.state_of(key) or b"")
+    assert new.stats.upgraded == new.stats.rewarmed == 0
 
 
 def unpickled_states(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -290,7 +340,9 @@ def test_a_state_round_trips_with_identical_scores_and_compact_bytes() -> None:
     for t, x in points[:2500]:
         monitor.process(MetricEvent(t, "svc", "latency_ms", x))
     state = monitor.state_of("svc|latency_ms") or b""
-    assert len(state) < 5900  # 624 buckets and 51 scalars of 8 bytes, and a little framing
+    # robust_likelihood: 624 buckets and 51 scalars of 8 bytes; context: a table of 1,452
+    # two-byte masks and 10 scalars; and a little framing
+    assert len(state) < 5900 + 3000
     restored = MetricMonitor()
     restored.restore("svc|latency_ms", state)
     rest = [MetricEvent(t, "svc", "latency_ms", x) for t, x in points[2500:]]
