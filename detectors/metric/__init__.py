@@ -20,10 +20,9 @@ from detectors.metric.base import (
     registered_detectors,
 )
 from detectors.metric.config import DetectorRule, HysteresisConfig, MetricDetectionConfig
-from detectors.metric.ensemble import warm_up
 from detectors.metric.exceptions import MetricDetectionError, StateError, UnknownDetectorError
 from detectors.metric.monitor import MetricMonitor, MonitorStats, Observation
-from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams
+from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams, warm_up
 
 __all__ = [
     "DetectorRule",
