@@ -45,10 +45,20 @@ def test_noise_in_the_lowest_bit_leaves_the_coarse_contexts_confirmed() -> None:
 
 def test_the_rest_period_silences_the_learning_after_a_change() -> None:
     values = sawtooth(2000)
-    values[1806] = 300.0  # beyond the range: new in every context
-    scores = feed("context", values, rest_points=120)
-    assert scores[1806] == 1.0
+    values[1806] = 0.0  # after 50: out of its context
+    scores = feed("context", values, rest_threshold=0.5, rest_points=120)
+    assert scores[1806] >= 0.5
     assert max(scores[1807:1927]) == 0.0
+
+
+def test_a_new_extreme_of_noise_is_not_new_to_every_context() -> None:
+    # how far a value lies beyond the range is robust_likelihood's question; here the
+    # value takes the nearest level and the range widens
+    rng = random.Random(4)
+    values = [100.0 + rng.gauss(0.0, 6.0) for _ in range(3000)]
+    values[2500] = max(values[:2500]) + 5.0
+    scores = feed("context", values)
+    assert scores[2500] < 0.5
 
 
 def test_a_gap_restarts_the_recent_past_without_alarm() -> None:
