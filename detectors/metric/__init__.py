@@ -20,9 +20,10 @@ from detectors.metric.base import (
     registered_detectors,
 )
 from detectors.metric.config import DetectorRule, HysteresisConfig, MetricDetectionConfig
+from detectors.metric.ensemble import warm_up
 from detectors.metric.exceptions import MetricDetectionError, StateError, UnknownDetectorError
 from detectors.metric.monitor import MetricMonitor, MonitorStats, Observation
-from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams, warm_up
+from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams
 
 __all__ = [
     "DetectorRule",

@@ -79,7 +79,7 @@ class MetricDetectionConfig(BaseModel, frozen=True, extra="forbid"):
         Series one monitor keeps at most; new series beyond it are rejected and counted.
     """
 
-    default_detector: str = "robust_likelihood"
+    default_detector: str = "ensemble"
     default_params: dict[str, Any] = Field(default_factory=dict)
     rules: tuple[DetectorRule, ...] = ()
     threshold: float = Field(default=0.5, gt=0.0, le=1.0)

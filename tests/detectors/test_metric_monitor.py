@@ -54,7 +54,7 @@ def test_one_onset_per_episode_with_identity_and_evidence(
     assert onset.labels == (("env", "prod"),)
     assert onset.kind is SignalKind.METRIC
     assert onset.direction is Direction.SPIKE
-    assert onset.detector == MetricDetectionConfig().default_detector == "robust_likelihood"
+    assert onset.detector == MetricDetectionConfig().default_detector == "ensemble"
     assert 0.0 < onset.score <= 1.0
     assert onset.expected is not None and onset.band is not None
     assert onset.band[0] < onset.expected < onset.band[1] < onset.value
@@ -191,7 +191,7 @@ def test_rules_pick_the_detector_by_metric_and_labels(
         for metric, env in (("queue_depth", "prod"), ("queue_depth", "dev"), ("cpu", "prod"))
         for a in run(monitor, events(points, metric=metric, env=env))
     }
-    assert names == {"sad", "gaussian", "robust_likelihood"}
+    assert names == {"sad", "gaussian", "ensemble"}
 
 
 def test_unknown_detector_is_a_typed_error() -> None:
@@ -230,7 +230,7 @@ def test_older_states_are_read_and_score_as_before(version: int) -> None:
     assert (monitor.state_of(expected["key"]) or b"")[0] == STATE_VERSION
 
 
-def test_a_robust_likelihood_checkpoint_goes_on_as_the_ensemble_once_it_is_the_default() -> None:
+def test_a_robust_likelihood_checkpoint_goes_on_as_the_default_ensemble() -> None:
     # a series checkpointed when robust_likelihood was the default keeps its baselines and
     # its warm-up under the ensemble; its contextual half learns from the restore on
     points = synthetic_series(3000)
@@ -240,7 +240,7 @@ def test_a_robust_likelihood_checkpoint_goes_on_as_the_ensemble_once_it_is_the_d
     key = MetricEvent(0.0, "svc", "latency_ms", 1.0).series_key
     state = old.state_of(key)
     assert state is not None
-    new = MetricMonitor(MetricDetectionConfig(default_detector="ensemble"))
+    new = MetricMonitor()
     new.restore(key, state)
     assert new.stats.upgraded == 1 and new.stats.rewarmed == 0
     rest = [MetricEvent(t, "svc", "latency_ms", x) for t, x in points[2500:]]
@@ -260,7 +260,7 @@ def test_a_robust_likelihood_checkpoint_of_other_parameters_starts_a_new_warm_up
     for t, x in synthetic_series(400):
         old.process(MetricEvent(t, "svc", "latency_ms", x))
     key = MetricEvent(0.0, "svc", "latency_ms", 1.0).series_key
-    new = MetricMonitor(MetricDetectionConfig(default_detector="ensemble"))
+    new = MetricMonitor()
     new.restore(key, old.state_of(key) or b"")
     assert new.stats.rewarmed == 1
     t = synthetic_series(401)[-1][0]

@@ -129,7 +129,7 @@ def test_command_writes_nab_results_and_prints_three_profiles(
     printed = capsys.readouterr().out
     for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
         assert profile in printed
-    result = out / "robust_likelihood" / "synthetic" / "robust_likelihood_flat.csv"
+    result = out / "ensemble" / "synthetic" / "ensemble_flat.csv"
     with result.open() as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["timestamp", "value", "anomaly_score", "label"]
@@ -148,7 +148,7 @@ def test_command_writes_nab_results_and_prints_three_profiles(
                 "--labels",
                 str(labels),
                 "--results",
-                str(out / "robust_likelihood"),
+                str(out / "ensemble"),
             ]
         )
         == 0
