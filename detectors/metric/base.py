@@ -11,6 +11,8 @@ import numpy as np
 
 from detectors.metric.exceptions import UnknownDetectorError
 
+B = TypeVar("B", bound="BankedDetector")
+
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
@@ -76,6 +78,78 @@ class DetectorBank(ABC):
     def new_detector(self) -> BankedDetector:
         """A detector of a fresh row of this bank."""
 
+    @property
+    @abstractmethod
+    def key(self) -> Hashable:
+        """Banks with equal keys hold the same detector and parameters."""
+
+    @abstractmethod
+    def allocate(self) -> int:
+        """A fresh row."""
+
+    @abstractmethod
+    def release(self, row: int) -> None:
+        """Hand a row back (its series is gone)."""
+
+    @abstractmethod
+    def copy_row(self, source: Any, source_row: int, row: int) -> None:
+        """Make ``row`` a copy of ``source_row`` of ``source`` (a bank of the same key)."""
+
+
+class RowBank(DetectorBank):
+    """A bank whose rows are rows of the arrays named in :attr:`row_arrays`.
+
+    Rows are handed out by :meth:`allocate` (and set fresh by :meth:`reset_row`) and
+    returned by :meth:`release`; the arrays grow by doubling, and a row's memory is first
+    written when the row is handed out (the untouched tail of a large array is not
+    resident).
+    """
+
+    row_arrays: tuple[str, ...]
+    """Attributes holding one row per series (the first gives the capacity)."""
+
+    def __init__(self) -> None:
+        self._used = 0
+        self._free: list[int] = []
+
+    @abstractmethod
+    def reset_row(self, row: int) -> None:
+        """Set ``row`` to the state of a new series."""
+
+    @property
+    def capacity(self) -> int:
+        """Rows the arrays hold."""
+        return int(getattr(self, self.row_arrays[0]).shape[0])
+
+    def __len__(self) -> int:
+        """Rows in use."""
+        return self._used - len(self._free)
+
+    def allocate(self) -> int:
+        if self._free:
+            row = self._free.pop()
+        else:
+            if self._used == self.capacity:
+                self._grow(2 * self.capacity)
+            row = self._used
+            self._used += 1
+        self.reset_row(row)
+        return row
+
+    def release(self, row: int) -> None:
+        self._free.append(row)
+
+    def copy_row(self, source: Any, source_row: int, row: int) -> None:
+        for name in self.row_arrays:
+            getattr(self, name)[row] = getattr(source, name)[source_row]
+
+    def _grow(self, capacity: int) -> None:
+        for name in self.row_arrays:
+            old = getattr(self, name)
+            new = np.empty((capacity, *old.shape[1:]), dtype=old.dtype)
+            new[: self._used] = old[: self._used]
+            setattr(self, name, new)
+
 
 class BankedDetector(MetricDetector):
     """A detector whose state can live as one row of a shared :class:`DetectorBank`.
@@ -89,21 +163,33 @@ class BankedDetector(MetricDetector):
     row: int
     """The row of this series in :attr:`bank`."""
 
-    @abstractmethod
+    @classmethod
+    def view(cls: type[B], bank: Any, row: int) -> B:
+        """The detector of row ``row`` of ``bank``."""
+        detector = cls.__new__(cls)
+        detector.bank, detector.row = bank, row
+        return detector
+
     def bank_key(self) -> Hashable:
         """Detectors with equal keys can share a bank."""
+        return self.bank.key
 
     @abstractmethod
     def new_bank(self) -> DetectorBank:
         """An empty bank for detectors of this key."""
 
-    @abstractmethod
     def join(self, bank: DetectorBank) -> None:
         """Move this series' state into a row of ``bank``."""
+        if bank.key != self.bank.key:
+            raise ValueError(f"a {self.name} series joins a bank of its own parameters")
+        row = bank.allocate()
+        bank.copy_row(self.bank, self.row, row)
+        self.bank.release(self.row)
+        self.bank, self.row = bank, row
 
-    @abstractmethod
     def leave(self) -> None:
         """Give the row back to the bank (the series is dropped)."""
+        self.bank.release(self.row)
 
     @abstractmethod
     def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:

@@ -45,12 +45,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from detectors.metric.base import (
-    BankedDetector,
-    DetectorBank,
-    Expectation,
-    register_detector,
-)
+from detectors.metric.base import BankedDetector, Expectation, RowBank, register_detector
 
 Arr = np.ndarray
 
@@ -209,7 +204,7 @@ def step_many(state: Arr, table: Arr, rows: Arr, xs: Arr, ts: Arr, params: Arr, 
         learn(state, table, rows[i], xs[i], ts[i], params)
 
 
-class ContextBank(DetectorBank):
+class ContextBank(RowBank):
     """The state of many ``context`` series of one parameter set, a row each.
 
     >>> bank = ContextBank(ContextParams())
@@ -245,41 +240,19 @@ class ContextBank(DetectorBank):
         self._entries = at
         self._fresh = np.zeros(S_HISTORY + params.max_order)
         self._fresh[[S_LO, S_HI, S_LAST_T]] = (math.inf, -math.inf, -math.inf)
-        self._used = 0
-        self._free: list[int] = []
+        super().__init__()
         self.state = np.empty((max(capacity, 1), self._fresh.shape[0]))
         self.table = np.empty((max(capacity, 1), at), dtype=np.uint8)
 
+    row_arrays = ("state", "table")
+
     @property
-    def capacity(self) -> int:
-        return int(self.state.shape[0])
+    def key(self) -> Hashable:
+        return ("context", self.params)
 
-    def __len__(self) -> int:
-        return self._used - len(self._free)
-
-    def allocate(self) -> int:
-        """A fresh row."""
-        if self._free:
-            row = self._free.pop()
-        else:
-            if self._used == self.capacity:
-                self._grow(2 * self.capacity)
-            row = self._used
-            self._used += 1
+    def reset_row(self, row: int) -> None:
         self.state[row] = self._fresh
         self.table[row] = 0
-        return row
-
-    def release(self, row: int) -> None:
-        """Hand a row back (its series is gone)."""
-        self._free.append(row)
-
-    def _grow(self, capacity: int) -> None:
-        state = np.empty((capacity, self.state.shape[1]))
-        table = np.empty((capacity, self._entries), dtype=np.uint8)
-        state[: self._used] = self.state[: self._used]
-        table[: self._used] = self.table[: self._used]
-        self.state, self.table = state, table
 
     def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
         out = np.empty((rows.shape[0], 3))
@@ -362,28 +335,8 @@ class ContextNovelty(BankedDetector):
         self.bank = ContextBank(ContextParams(**params))
         self.row = self.bank.allocate()
 
-    @classmethod
-    def view(cls, bank: ContextBank, row: int) -> ContextNovelty:
-        detector = cls.__new__(cls)
-        detector.bank, detector.row = bank, row
-        return detector
-
-    def bank_key(self) -> Hashable:
-        return ("context", self.bank.params)
-
     def new_bank(self) -> ContextBank:
         return ContextBank(self.bank.params)
-
-    def join(self, bank: DetectorBank) -> None:
-        if not isinstance(bank, ContextBank) or bank.params != self.bank.params:
-            raise ValueError("a context detector joins a bank of its own parameters")
-        row = bank.allocate()
-        bank.load_row(row, *self.bank.row_state(self.row))
-        self.bank.release(self.row)
-        self.bank, self.row = bank, row
-
-    def leave(self) -> None:
-        self.bank.release(self.row)
 
     def score_one(self, x: float, t: float) -> float:
         return self.bank.score(self.row, x, t)

@@ -50,6 +50,10 @@ class EnsembleBank(DetectorBank):
         self.robust.release(row)
         self.context.release(row)
 
+    def copy_row(self, source: EnsembleBank, source_row: int, row: int) -> None:
+        self.robust.copy_row(source.robust, source_row, row)
+        self.context.copy_row(source.context, source_row, row)
+
     def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
         out = self.robust.step(rows, xs, ts)
         contextual = self.context.step(rows, xs, ts)[:, 0] * self.context_weight
@@ -97,31 +101,10 @@ class Ensemble(BankedDetector):
         )
         self.row = self.bank.allocate()
 
-    @classmethod
-    def view(cls, bank: EnsembleBank, row: int) -> Ensemble:
-        detector = cls.__new__(cls)
-        detector.bank, detector.row = bank, row
-        return detector
-
-    def bank_key(self) -> Hashable:
-        return self.bank.key
-
     def new_bank(self) -> EnsembleBank:
         return EnsembleBank(
             self.bank.robust.params, self.bank.context.params, self.bank.context_weight
         )
-
-    def join(self, bank: DetectorBank) -> None:
-        if not isinstance(bank, EnsembleBank) or bank.key != self.bank.key:
-            raise ValueError("an ensemble detector joins a bank of its own parameters")
-        row = bank.allocate()
-        bank.robust.copy_row(self.bank.robust, self.row, row)
-        bank.context.load_row(row, *self.bank.context.row_state(self.row))
-        self.bank.release(self.row)
-        self.bank, self.row = bank, row
-
-    def leave(self) -> None:
-        self.bank.release(self.row)
 
     @classmethod
     def upgrade(cls, robust: RobustLikelihood, params: dict[str, Any]) -> Ensemble | None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from detectors.metric import robust_kernel as kernel
-from detectors.metric.base import BankedDetector, DetectorBank, Expectation, register_detector
+from detectors.metric.base import BankedDetector, Expectation, RowBank, register_detector
 
 DEFAULT_SEASONS = ((86400.0, 288), (604800.0, 168))
 """A day in 5-minute buckets and a week in hourly buckets."""
@@ -65,13 +65,10 @@ class RobustParams:
         }
 
 
-class RobustBank(DetectorBank):
-    """The state of many ``robust_likelihood`` series of one parameter set, a row each.
-
-    Rows are handed out by :meth:`allocate` and returned by :meth:`release`; the arrays
-    grow by doubling, and a row's memory is first written when the row is handed out (the
-    untouched tail of a large array is not resident). :meth:`step` runs a batch of points of
-    any rows, in order, through compiled code.
+class RobustBank(RowBank):
+    """The state of many ``robust_likelihood`` series of one parameter set, a row each
+    (rows as in :class:`~detectors.metric.base.RowBank`). :meth:`step` runs a batch of
+    points of any rows, in order, through compiled code.
 
     Examples
     --------
@@ -132,43 +129,19 @@ class RobustBank(DetectorBank):
             offset += b
         self.vector = np.array(values)
         self._fresh = kernel.fresh_state(1, self._profiles, params.short_window)[0]
-        self._used = 0
-        self._free: list[int] = []
+        super().__init__()
         self.state = np.empty((max(capacity, 1), self._width))
         self.buckets = np.empty((max(capacity, 1), self._n_buckets))
 
+    row_arrays = ("state", "buckets")
+
     @property
-    def capacity(self) -> int:
-        """Rows the arrays hold."""
-        return int(self.state.shape[0])
+    def key(self) -> Hashable:
+        return ("robust_likelihood", self.params)
 
-    def __len__(self) -> int:
-        """Rows in use."""
-        return self._used - len(self._free)
-
-    def allocate(self) -> int:
-        """A fresh row."""
-        if self._free:
-            row = self._free.pop()
-        else:
-            if self._used == self.capacity:
-                self._grow(2 * self.capacity)
-            row = self._used
-            self._used += 1
+    def reset_row(self, row: int) -> None:
         self.state[row] = self._fresh
         self.buckets[row] = math.nan
-        return row
-
-    def release(self, row: int) -> None:
-        """Hand a row back (its series is gone)."""
-        self._free.append(row)
-
-    def _grow(self, capacity: int) -> None:
-        state = np.empty((capacity, self._width))
-        buckets = np.empty((capacity, self._n_buckets))
-        state[: self._used] = self.state[: self._used]
-        buckets[: self._used] = self.buckets[: self._used]
-        self.state, self.buckets = state, buckets
 
     def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
         out = np.empty((rows.shape[0], 3))
@@ -209,11 +182,6 @@ class RobustBank(DetectorBank):
             return None
         pred, err = kernel.best(self.state, self.buckets, int(row), float(t), self.vector)
         return Expectation(float(pred), float(err) * kernel.EXPECTATION_SCALE)
-
-    def copy_row(self, source: RobustBank, source_row: int, row: int) -> None:
-        """Make ``row`` a copy of ``source_row`` of ``source`` (same parameters)."""
-        self.state[row] = source.state[source_row]
-        self.buckets[row] = source.buckets[source_row]
 
     def row_state(self, row: int) -> tuple[bytes, bytes]:
         """The bytes of one row: its state, then its buckets."""
@@ -377,34 +345,13 @@ class RobustLikelihood(BankedDetector):
         self.bank = RobustBank(RobustParams(**params))
         self.row = self.bank.allocate()
 
-    @classmethod
-    def view(cls, bank: RobustBank, row: int) -> RobustLikelihood:
-        """The detector of row ``row`` of ``bank``."""
-        detector = cls.__new__(cls)
-        detector.bank, detector.row = bank, row
-        return detector
-
     @property
     def params(self) -> RobustParams:
         """The parameters."""
         return self.bank.params
 
-    def bank_key(self) -> Hashable:
-        return ("robust_likelihood", self.bank.params)
-
     def new_bank(self) -> RobustBank:
         return RobustBank(self.bank.params)
-
-    def join(self, bank: DetectorBank) -> None:
-        if not isinstance(bank, RobustBank) or bank.params != self.bank.params:
-            raise ValueError("a robust_likelihood series joins a bank of its own parameters")
-        row = bank.allocate()
-        bank.copy_row(self.bank, self.row, row)
-        self.bank.release(self.row)
-        self.bank, self.row = bank, row
-
-    def leave(self) -> None:
-        self.bank.release(self.row)
 
     def score_one(self, x: float, t: float) -> float:
         if not math.isfinite(x):  # a gap: nothing to score (the monitor drops these)
