@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,11 +115,15 @@ def drain_with_worker(
     expect: int,
     hold_s: float,
     warm_after: int = 0,
+    settings: Mapping[str, str] | None = None,
 ) -> Drain:
     """Start a worker on ``topic`` (as its ``role`` input) and time how it drains it; the
     warm rate counts from the first poll after ``warm_after`` events were accepted."""
     worker = WorkerUnderTest(
-        bootstrap, prefix, workdir, overrides={f"AIOPS_TOPICS__{role.upper()}": topic}
+        bootstrap,
+        prefix,
+        workdir,
+        overrides={**(settings or {}), f"AIOPS_TOPICS__{role.upper()}": topic},
     )
     probe = worker.start()
     labels = [("topic", topic)]
@@ -240,6 +245,7 @@ def throughput_rows(args: argparse.Namespace, run: str, workdir: Path) -> list[R
                 expect=total,
                 hold_s=hold,
                 warm_after=series,
+                settings=worker_settings(args),
             )
             say(f"    worker {worker.rate:,.0f} ev/s; naive pipeline draining ...")
             naive = (
@@ -269,10 +275,18 @@ def throughput_rows(args: argparse.Namespace, run: str, workdir: Path) -> list[R
             topic=topic,
             expect=lines,
             hold_s=0.0,
+            settings=worker_settings(args),
         )
         say(f"    worker {worker.rate:,.0f} lines/s")
         rows.append(Row("logs", args.log_services, shape, lines, worker, None))
     return rows
+
+
+def worker_settings(args: argparse.Namespace) -> dict[str, str]:
+    """Settings of every worker under test (``--detector``: its default metric detector)."""
+    if args.detector is None:
+        return {}
+    return {"AIOPS_DETECTION__METRICS__DEFAULT_DETECTOR": args.detector}
 
 
 def latency(args: argparse.Namespace, run: str, workdir: Path) -> LatencyRecord:
@@ -294,7 +308,7 @@ def latency(args: argparse.Namespace, run: str, workdir: Path) -> LatencyRecord:
         duration_s=max(warmup_s + 0.5 * args.spikes + 2.0, warmup_s + 2.0 + confirm_s + 15.0),
     )
     prefix = f"{run}.lat"
-    worker = WorkerUnderTest(args.bootstrap, prefix, workdir)
+    worker = WorkerUnderTest(args.bootstrap, prefix, workdir, overrides=worker_settings(args))
     asyncio.run(
         create_topics(
             args.bootstrap,
@@ -445,6 +459,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-batch", type=int, default=50, help="latency run: events/msg")
     parser.add_argument("--spikes", type=int, default=None)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument(
+        "--detector",
+        default=None,
+        help="the workers' default metric detector (the naive pipeline keeps the default)",
+    )
     args = parser.parse_args(argv)
     args.series = [int(s) for s in (args.series or "1000,10000,100000").split(",")]
     if args.events is None:
