@@ -11,6 +11,7 @@ from __future__ import annotations
 from detectors.metric import bocpd as _bocpd  # noqa: F401  (registers)
 from detectors.metric import context as _context  # noqa: F401  (registers)
 from detectors.metric import ensemble as _ensemble  # noqa: F401  (registers)
+from detectors.metric import resonance as _resonance  # noqa: F401  (registers)
 from detectors.metric import river_adapters as _river_adapters  # noqa: F401  (registers)
 from detectors.metric.base import (
     Expectation,

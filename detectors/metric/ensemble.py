@@ -19,8 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from detectors.metric.base import BankedDetector, DetectorBank, Expectation, register_detector
+from detectors.metric.base import (
+    BankedDetector,
+    DetectorBank,
+    Expectation,
+    RowBank,
+    register_detector,
+)
 from detectors.metric.context import ContextBank, ContextParams
+from detectors.metric.resonance import ResonanceBank, ResonanceParams
 from detectors.metric.robust import RobustBank, RobustLikelihood, RobustParams
 from detectors.metric.robust import warm_up as warm_up_robust
 
@@ -29,35 +36,62 @@ STATE_LAYOUT = 1
 
 
 class EnsembleBank(DetectorBank):
-    """A :class:`RobustBank` and a :class:`ContextBank` whose rows go together."""
+    """A :class:`RobustBank`, a :class:`ContextBank` and, with a weight above 0, a
+    :class:`ResonanceBank`, whose rows go together."""
 
-    def __init__(self, robust: RobustParams, context: ContextParams, context_weight: float) -> None:
+    def __init__(
+        self,
+        robust: RobustParams,
+        context: ContextParams,
+        context_weight: float,
+        resonance: ResonanceParams | None = None,
+        resonance_weight: float = 0.0,
+    ) -> None:
         self.robust = RobustBank(robust)
         self.context = ContextBank(context)
         self.context_weight = float(context_weight)
+        self.resonance_weight = float(resonance_weight)
+        self.resonance = (
+            ResonanceBank(resonance or ResonanceParams()) if self.resonance_weight > 0 else None
+        )
 
     @property
     def key(self) -> Hashable:
-        return ("ensemble", self.robust.params, self.context.params, self.context_weight)
+        resonance = None if self.resonance is None else self.resonance.params
+        return (
+            "ensemble",
+            self.robust.params,
+            self.context.params,
+            self.context_weight,
+            resonance,
+            self.resonance_weight,
+        )
+
+    def _members(self) -> tuple[RowBank, ...]:
+        members: tuple[RowBank, ...] = (self.robust, self.context)
+        return members if self.resonance is None else (*members, self.resonance)
 
     def allocate(self) -> int:
-        row = self.robust.allocate()
-        if self.context.allocate() != row:  # pragma: no cover - the banks move in step
+        rows = {bank.allocate() for bank in self._members()}
+        if len(rows) != 1:  # pragma: no cover - the banks move in step
             raise RuntimeError("ensemble banks out of step")
-        return row
+        return rows.pop()
 
     def release(self, row: int) -> None:
-        self.robust.release(row)
-        self.context.release(row)
+        for bank in self._members():
+            bank.release(row)
 
     def copy_row(self, source: EnsembleBank, source_row: int, row: int) -> None:
-        self.robust.copy_row(source.robust, source_row, row)
-        self.context.copy_row(source.context, source_row, row)
+        for bank, other in zip(self._members(), source._members(), strict=True):
+            bank.copy_row(other, source_row, row)
 
     def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
         out = self.robust.step(rows, xs, ts)
         contextual = self.context.step(rows, xs, ts)[:, 0] * self.context_weight
         np.maximum(out[:, 0], contextual, out=out[:, 0])
+        if self.resonance is not None:
+            resonant = self.resonance.step(rows, xs, ts)[:, 0] * self.resonance_weight
+            np.maximum(out[:, 0], resonant, out=out[:, 0])
         return out
 
     def new_detector(self) -> Ensemble:
@@ -94,16 +128,27 @@ class Ensemble(BankedDetector):
         *,
         context_weight: float = 0.5,
         context: dict[str, Any] | None = None,
+        resonance_weight: float = 0.0,
+        resonance: dict[str, Any] | None = None,
         **robust: Any,
     ) -> None:
         self.bank = EnsembleBank(
-            RobustParams(**robust), ContextParams(**(context or {})), context_weight
+            RobustParams(**robust),
+            ContextParams(**(context or {})),
+            context_weight,
+            ResonanceParams(**(resonance or {})),
+            resonance_weight,
         )
         self.row = self.bank.allocate()
 
     def new_bank(self) -> EnsembleBank:
+        bank = self.bank
         return EnsembleBank(
-            self.bank.robust.params, self.bank.context.params, self.bank.context_weight
+            bank.robust.params,
+            bank.context.params,
+            bank.context_weight,
+            None if bank.resonance is None else bank.resonance.params,
+            bank.resonance_weight,
         )
 
     @classmethod
@@ -129,42 +174,66 @@ class Ensemble(BankedDetector):
         """The ``robust_likelihood`` view of this series (its expectation, its state)."""
         return RobustLikelihood.view(self.bank.robust, self.row)
 
+    def _others(self, x: float, t: float) -> float:
+        """The weighted scores of the members other than ``robust_likelihood``."""
+        bank = self.bank
+        value = bank.context.score(self.row, x, t) * bank.context_weight
+        if bank.resonance is not None:
+            value = max(value, bank.resonance.score(self.row, x, t) * bank.resonance_weight)
+        return value
+
     def score_one(self, x: float, t: float) -> float:
-        contextual = self.bank.context.score(self.row, x, t) * self.bank.context_weight
-        return max(self.robust.score_one(x, t), contextual)
+        return max(self.robust.score_one(x, t), self._others(x, t))
 
     def learn_one(self, x: float, t: float) -> None:
         self.robust.learn_one(x, t)
         self.bank.context.learn(self.row, x, t)
+        if self.bank.resonance is not None:
+            self.bank.resonance.learn(self.row, x, t)
 
     def expectation(self, t: float) -> Expectation | None:
         return self.robust.expectation(t)
 
     def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:
-        contextual = self.bank.context.score(self.row, x, t) * self.bank.context_weight
+        others = self._others(x, t)
         score, expectation = self.robust.step_one(x, t)
         self.bank.context.learn(self.row, x, t)
-        return max(score, contextual), expectation
+        if self.bank.resonance is not None:
+            self.bank.resonance.learn(self.row, x, t)
+        return max(score, others), expectation
 
     def __getstate__(self) -> tuple[object, ...]:
         bank = self.bank
-        return (
+        state: tuple[object, ...] = (
             STATE_LAYOUT,
             bank.context_weight,
             self.robust.__getstate__(),
             (bank.context.params.changed(), *bank.context.row_state(self.row)),
         )
+        if bank.resonance is not None:
+            resonance = (bank.resonance.params.changed(), *bank.resonance.row_state(self.row))
+            state = (*state, bank.resonance_weight, resonance)
+        return state
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if not isinstance(state, tuple) or len(state) != 4 or state[0] != STATE_LAYOUT:
+        if not isinstance(state, tuple) or len(state) not in (4, 6) or state[0] != STATE_LAYOUT:
             raise ValueError("not an ensemble state")
-        _, weight, robust_state, (context_params, context_row, table) = state
+        _, weight, robust_state, (context_params, context_row, table) = state[:4]
+        resonance_weight, resonance = (0.0, None) if len(state) == 4 else state[4:]
         robust = RobustLikelihood.__new__(RobustLikelihood)
         robust.__setstate__(robust_state)
-        self.bank = EnsembleBank(robust.bank.params, ContextParams(**context_params), float(weight))
+        self.bank = EnsembleBank(
+            robust.bank.params,
+            ContextParams(**context_params),
+            float(weight),
+            None if resonance is None else ResonanceParams(**resonance[0]),
+            float(resonance_weight),
+        )
         self.row = self.bank.allocate()
         self.bank.robust.copy_row(robust.bank, robust.row, self.row)
         self.bank.context.load_row(self.row, context_row, table)
+        if resonance is not None and self.bank.resonance is not None:
+            self.bank.resonance.load_row(self.row, *resonance[1:])
 
 
 def warm_up() -> None:

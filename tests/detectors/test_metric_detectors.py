@@ -26,7 +26,7 @@ def feed(det: MetricDetector, points: list[tuple[float, float]]) -> list[float]:
 
 
 def test_registry_has_default_and_river_detectors() -> None:
-    assert {"robust_likelihood", "context", "ensemble", "bocpd"} <= set(ALL)
+    assert {"robust_likelihood", "context", "resonance", "ensemble", "bocpd"} <= set(ALL)
     assert {"sad", "half_space_trees", "gaussian", "holt_winters"} <= set(ALL)
 
 
