@@ -23,14 +23,31 @@ DEFAULT_KIND_PATTERNS: dict[str, str] = {
 }
 
 
+def span(seconds: float, samples: int, interval: float) -> float:
+    """A window of ``seconds`` or ``samples`` intervals, whichever is longer.
+
+    >>> span(300.0, 3, 1.0), span(300.0, 3, 300.0)
+    (300.0, 900.0)
+    """
+    return max(seconds, samples * interval)
+
+
 class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
     """How anomalies are grouped into incidents and how incidents live and die.
 
     Parameters
     ----------
-    window_s
-        An anomaly joins an open incident if it comes at most this long after the
-        incident's latest anomaly (and is related to it, see below).
+    window_s, window_samples
+        An anomaly joins an open incident if it comes at most this long, or this many
+        sampling intervals of the incident's slowest series (whichever is longer), after
+        the incident's latest anomaly record (and is related to it, see below). A series
+        that stays off its baseline holds its incident open (see ``quiet_period_s``) but
+        does not widen this window.
+    spread_s, spread_samples
+        A service that is not yet part of an open incident joins it only this long, or
+        this many sampling intervals (whichever is longer), after the incident opened;
+        later, its anomaly opens an incident of its own. A fault spreads to its neighbours
+        within minutes; a later fault next to a lasting one is another problem.
     max_hops
         With a topology: services at most this many dependency edges apart (either
         direction) are related. Services absent from the topology are related by time only.
@@ -50,8 +67,10 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
         See ``min_signals``.
     max_pending
         Bound on anomalies waiting for confirmation.
-    quiet_period_s
-        An incident resolves once it has had no new anomaly for this long.
+    quiet_period_s, quiet_samples
+        An incident resolves once it has had no new anomaly, and none of its series has
+        been off its baseline, for this long or this many sampling intervals of its
+        slowest series, whichever is longer.
     reopen_window_s
         A problem that comes back within this long after its incident resolved reopens
         that incident (flap protection) instead of opening a new one.
@@ -82,6 +101,9 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
     """
 
     window_s: float = Field(default=300.0, gt=0)
+    window_samples: int = Field(default=3, ge=0)
+    spread_s: float = Field(default=1800.0, gt=0)
+    spread_samples: int = Field(default=6, ge=0)
     max_hops: int = Field(default=2, ge=0)
     confirm_s: float = Field(default=30.0, ge=0)
     confirm_z: float = Field(default=5.0, ge=0)
@@ -92,6 +114,7 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
     corroboration_s: float = Field(default=60.0, ge=0)
     max_pending: int = Field(default=10_000, ge=1)
     quiet_period_s: float = Field(default=600.0, gt=0)
+    quiet_samples: int = Field(default=5, ge=0)
     reopen_window_s: float = Field(default=900.0, ge=0)
     learn_cooccurrence: bool = True
     min_support: int = Field(default=5, ge=1)

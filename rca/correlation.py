@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.anomaly import Anomaly, SignalKind
-from rca.config import CorrelationConfig
+from rca.config import CorrelationConfig, span
 from rca.model import AnomalyRef, Incident
 from rca.ranking import IncidentEvidence, ServiceSignals, service_signals
 from rca.topology import CoOccurrence, Topology
@@ -72,6 +72,15 @@ class TrackedIncident:
     seen: set[str] = field(default_factory=set)
     evidence: IncidentEvidence | None = None
     last_rank_at: float = float("-inf")
+    held_at: float = float("-inf")
+    """Latest time one of its series was seen off its baseline (holds it open)."""
+    interval: float = 0.0
+    """Sampling interval of its slowest metric series (0 if unknown)."""
+
+    @property
+    def active_at(self) -> float:
+        """Latest sign of the problem: an anomaly record, or a series off its baseline."""
+        return max(self.last_anomaly_at, self.held_at)
 
     @property
     def services(self) -> set[str]:
@@ -138,6 +147,8 @@ class TrackedIncident:
             "seen": sorted(self.seen),
             "evidence": None if self.evidence is None else self.evidence.to_dict(),
             "last_rank_at": None if self.last_rank_at == float("-inf") else self.last_rank_at,
+            "held_at": None if self.held_at == float("-inf") else self.held_at,
+            "interval": self.interval,
         }
 
     @classmethod
@@ -146,6 +157,7 @@ class TrackedIncident:
         incident = Incident.from_dict(data["incident"])
         evidence = data.get("evidence")
         last_rank = data.get("last_rank_at")
+        held = data.get("held_at")
         return cls(
             incident=incident,
             last_anomaly_at=float(data["last_anomaly_at"]),
@@ -156,6 +168,8 @@ class TrackedIncident:
             seen=set(data.get("seen", [])),
             evidence=None if evidence is None else IncidentEvidence.from_dict(evidence),
             last_rank_at=float("-inf") if last_rank is None else float(last_rank),
+            held_at=float("-inf") if held is None else float(held),
+            interval=float(data.get("interval", 0.0)),
         )
 
 
@@ -209,19 +223,27 @@ class Correlator:
         self, anomaly: Anomaly, open_incidents: Iterable[TrackedIncident]
     ) -> TrackedIncident | None:
         """The open incident the anomaly joins, if any (closest relation, then latest):
-        within ``window_s`` of its last anomaly, or at any time while one of its alerts
-        fires."""
+        within the window (``window_s``) of its last anomaly record, or at any time while
+        one of its alerts fires; a service new to the incident only within the spread
+        (``spread_s``) of its opening."""
+        cc = self.config
         fp = anomaly.fingerprint
         best: tuple[int, float, TrackedIncident] | None = None
         for tracked in open_incidents:
             if fp in tracked.refs:
                 return tracked
+            window = span(cc.window_s, cc.window_samples, tracked.interval)
             live = bool(tracked.alerts)  # an alert still firing: the problem goes on
-            if not live and anomaly.timestamp > tracked.last_anomaly_at + self.config.window_s:
+            if not live and anomaly.timestamp > tracked.last_anomaly_at + window:
                 continue
-            if anomaly.timestamp < tracked.incident.opened_at - self.config.window_s:
+            opened = tracked.incident.opened_at
+            if anomaly.timestamp < opened - window:
                 continue
-            d = self.distance(anomaly.service, tracked.services)
+            services = tracked.services
+            spread = span(cc.spread_s, cc.spread_samples, tracked.interval)
+            if anomaly.service not in services and anomaly.timestamp > opened + spread:
+                continue
+            d = self.distance(anomaly.service, services)
             if d is None:
                 continue
             key = (d, -tracked.last_anomaly_at)

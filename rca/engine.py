@@ -40,7 +40,7 @@ from detectors.anomaly import Anomaly, SignalKind
 from detectors.events import MetricEvent
 from rca import operations
 from rca.baseline import MetricHistory
-from rca.config import RcaConfig
+from rca.config import RcaConfig, span
 from rca.confirmation import ConfirmationGate, series_key_of
 from rca.correlation import (
     Correlator,
@@ -151,9 +151,15 @@ class IncidentEngine:
         peak deviations; needed only for BARO-style magnitude ranking."""
         sid = self.history.add(event)
         self.gate.observe(sid.key, event.timestamp, event.value)
+        cc = self.config.correlation
         for tracked in self._open.values():
             evidence = tracked.evidence
             if evidence is None:
+                continue
+            spread = span(cc.spread_s, cc.spread_samples, tracked.interval)
+            if event.timestamp > evidence.onset + spread and sid.service not in tracked.services:
+                # past the spread a service that is not part of the incident cannot join
+                # it, and what its series does then is another problem's evidence
                 continue
             if sid.key not in evidence.tried and event.timestamp >= evidence.onset:
                 # the first sample past the onset: every earlier sample of this series is in
@@ -170,14 +176,15 @@ class IncidentEngine:
         cc = self.config.correlation
         for tracked in list(self._open.values()):
             # a firing alert says itself when it stops (see _end_alert)
-            if now - tracked.last_anomaly_at >= cc.quiet_period_s and not tracked.alerts:
+            quiet = span(cc.quiet_period_s, cc.quiet_samples, tracked.interval)
+            if now - tracked.active_at >= quiet and not tracked.alerts:
                 # Detectors report an episode once: a series that still deviates means the
                 # problem goes on, so quiet counts from the last time it was off baseline.
-                off_at = self._last_off_baseline(tracked, now)
-                if off_at is not None and now - off_at < cc.quiet_period_s:
-                    tracked.last_anomaly_at = off_at
+                off_at = self._last_off_baseline(tracked, now, quiet)
+                if off_at is not None and now - off_at < quiet:
+                    tracked.held_at = off_at
                 else:
-                    out += self._resolve(tracked, now, f"quiet for {cc.quiet_period_s:.0f}s")
+                    out += self._resolve(tracked, now, f"quiet for {quiet:.0f}s")
                     continue
             rerank_due = now - tracked.last_rank_at >= self.config.ranking.rerank_interval_s
             silenced_changed = self._silence_state(tracked, now) != tracked.incident.silenced
@@ -186,7 +193,9 @@ class IncidentEngine:
         self._forget(now)
         return out
 
-    def _last_off_baseline(self, tracked: TrackedIncident, now: float) -> float | None:
+    def _last_off_baseline(
+        self, tracked: TrackedIncident, now: float, quiet: float
+    ) -> float | None:
         """Latest time within the quiet period at which a metric series of the incident
         still deviated from its pre-onset baseline: ``confirm_fraction`` of its samples in
         the minute (or ``confirm_s``) before were ``confirm_z`` robust sigma off."""
@@ -201,7 +210,7 @@ class IncidentEngine:
             ring = self.history.rings.get(key)
             if ring is None or (sid.service, sid.metric) not in signals:
                 continue
-            times, values = ring.samples_between(now - cc.quiet_period_s, math.inf)
+            times, values = ring.samples_between(now - quiet, math.inf)
             if not len(times):
                 continue
             base = evidence.baselines[key]
@@ -370,7 +379,7 @@ class IncidentEngine:
             updated_at=anomaly.timestamp,
         )
         tracked = TrackedIncident(incident=incident, last_anomaly_at=anomaly.timestamp)
-        tracked.fold(anomaly)
+        self._fold_into(tracked, anomaly)
         if self.history.rings:
             evidence = IncidentEvidence(onset=anomaly.timestamp)
             evidence.freeze(self.history, self.config.ranking)
@@ -379,7 +388,7 @@ class IncidentEngine:
         return tracked
 
     def _fold(self, tracked: TrackedIncident, anomaly: Anomaly) -> Outcome:
-        if not tracked.fold(anomaly):
+        if not self._fold_into(tracked, anomaly):
             return Outcome()
         phase = anomaly.details.get("phase") if anomaly.details else None
         kind = TimelineKind.ESCALATED if phase == "escalation" else TimelineKind.ANOMALY
@@ -421,15 +430,26 @@ class IncidentEngine:
         corroboration and confirmation time, and ``arrival_samples`` intervals of its series
         (an onset record comes a few samples after the onset)."""
         cc = self.config.correlation
-        interval = 0.0
-        if anomaly.kind is SignalKind.METRIC:
-            ring = self.history.rings.get(series_key_of(anomaly))
-            interval = ring.interval() if ring is not None else 0.0
+        interval = self._interval(anomaly)
         return (
             cc.corroboration_s
             + self.gate.window(interval)
             + max(1.0, cc.arrival_samples * interval)
         )
+
+    def _interval(self, anomaly: Anomaly) -> float:
+        """Sampling interval of a metric anomaly's series (0 if unknown)."""
+        if anomaly.kind is not SignalKind.METRIC:
+            return 0.0
+        ring = self.history.rings.get(series_key_of(anomaly))
+        return ring.interval() if ring is not None else 0.0
+
+    def _fold_into(self, tracked: TrackedIncident, anomaly: Anomaly) -> bool:
+        """Fold an anomaly into an incident, which takes on its series' interval."""
+        if not tracked.fold(anomaly):
+            return False
+        tracked.interval = max(tracked.interval, self._interval(anomaly))
+        return True
 
     def _find_group(self) -> list[Anomaly] | None:
         cc = self.config.correlation
@@ -455,7 +475,7 @@ class IncidentEngine:
         self._note_prediction(tracked, first)
         events = [TimelineEvent(TimelineKind.OPENED, first.timestamp, _describe(first))]
         for anomaly in rest:
-            if tracked.fold(anomaly):
+            if self._fold_into(tracked, anomaly):
                 self._note_prediction(tracked, anomaly)
                 events.append(
                     TimelineEvent(TimelineKind.ANOMALY, anomaly.timestamp, _describe(anomaly))
@@ -465,7 +485,7 @@ class IncidentEngine:
     def _reopen(self, tracked: TrackedIncident, anomaly: Anomaly, *, at: float) -> Outcome:
         del self._resolved[tracked.incident.id]
         self._open[tracked.incident.id] = tracked
-        tracked.fold(anomaly)
+        self._fold_into(tracked, anomaly)
         self._note_prediction(tracked, anomaly)
         event = TimelineEvent(
             TimelineKind.REOPENED, anomaly.timestamp, f"reopened: {_describe(anomaly)}"
@@ -510,8 +530,9 @@ class IncidentEngine:
             if tracked.alerts.pop(fp, None) is None:
                 continue
             text = f"{anomaly.service} {anomaly.signal} stopped firing"
-            quiet = at - tracked.last_anomaly_at >= self.config.correlation.quiet_period_s
-            if quiet and not tracked.alerts:
+            cc = self.config.correlation
+            quiet = span(cc.quiet_period_s, cc.quiet_samples, tracked.interval)
+            if at - tracked.active_at >= quiet and not tracked.alerts:
                 return self._resolve(tracked, at, text)
             event = TimelineEvent(TimelineKind.ANOMALY, at, text)
             return self._publish(tracked, at=at, events=[event], rerank=False)
@@ -544,7 +565,7 @@ class IncidentEngine:
     def _enforce_open_limit(self) -> Outcome:
         out = Outcome()
         while len(self._open) > self.config.correlation.max_open_incidents:
-            oldest = min(self._open.values(), key=lambda t: t.last_anomaly_at)
+            oldest = min(self._open.values(), key=lambda t: t.active_at)
             out += self._resolve(oldest, self._at(None), "too many open incidents")
         return out
 
