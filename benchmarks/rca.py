@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -290,6 +291,91 @@ def cadence_table(
     return 0
 
 
+def _runs(args: argparse.Namespace) -> list[tuple[int, float]]:
+    """``(resample, restamp)`` of every cadence asked for (1 s alone if none)."""
+    runs = [(int(s), 1.0) for s in args.resample.split(",") if s.strip()]
+    runs += [(1, float(s)) for s in args.restamp.split(",") if s.strip()]
+    return runs or [(1, 1.0)]
+
+
+def _cadence_name(resample: int, restamp: float) -> str:
+    return f"resample {resample} s" if resample > 1 else f"restamp {restamp:g} s"
+
+
+def _objective(results: list[list[CaseResult]]) -> tuple[float, float, float]:
+    """What a candidate is chosen by, over its cases at every cadence: mean AC@1, then
+    fewer incidents in normal parts per case, then mean Avg@5 (larger is better)."""
+    ranks = [[r.rank_of_truth() for r in rs] for rs in results]
+    normal = sum(len(r.normal_incidents) for rs in results for r in rs)
+    cases = max(1, sum(len(rs) for rs in results))
+    return (
+        float(np.mean([ac_at(rk, 1) for rk in ranks])),
+        -normal / cases,
+        float(np.mean([avg5(rk) for rk in ranks])),
+    )
+
+
+def _part(results: list[list[CaseResult]], service: str, *, inside: bool) -> list[list[CaseResult]]:
+    """The results of the cases whose root cause is (or is not) ``service``."""
+    return [[r for r in rs if (r.truth == service) == inside] for rs in results]
+
+
+def cross_validate(
+    args: argparse.Namespace,
+    cases: list[tuple[Path, str, str]],
+    detection: MetricDetectionConfig,
+    topology: Topology | None,
+) -> int:
+    """Leave one root-cause service out: each ``--grid`` candidate of the correlation
+    settings is scored on the cases of the other services (at every cadence asked for), the
+    best is kept, and the held-out service's cases are scored with it."""
+    from benchmarks.nab.cv import parse_grid
+
+    candidates = parse_grid(args.grid)
+    runs = _runs(args)
+    print(
+        f"{len(cases)} cases, {len(candidates)} candidate(s), cadences: "
+        + ", ".join(_cadence_name(*r) for r in runs)
+    )
+    started = time.perf_counter()
+    table: dict[tuple[tuple[str, Any], ...], list[list[CaseResult]]] = {}
+    for candidate in candidates:
+        correlation = RcaConfig().correlation.model_copy(update=dict(candidate))
+        config = RcaConfig(correlation=correlation)
+        table[candidate] = [
+            run_cases(cases, config, detection, topology, resample, restamp)
+            for resample, restamp in runs
+        ]
+        label = ", ".join(f"{k}={v}" for k, v in candidate) or "defaults"
+        score = _objective(table[candidate])
+        print(f"  {label}: AC@1 {score[0]:.3f} (all cases, in-sample)", flush=True)
+    print(f"replays: {time.perf_counter() - started:.0f} s")
+    services = sorted({truth for _, truth, _ in cases})
+    held: dict[int, list[CaseResult]] = defaultdict(list)  # cadence index -> held-out results
+    print(f"{'held-out service':<18}{'cases':>6}  chosen on the other services")
+    for service in services:
+        chosen = max(candidates, key=lambda c: _objective(_part(table[c], service, inside=False)))
+        mine = _part(table[chosen], service, inside=True)
+        for i, rs in enumerate(mine):
+            held[i].extend(rs)
+        label = ", ".join(f"{k}={v}" for k, v in chosen) or "defaults"
+        print(f"{service:<18}{len(mine[0]):>6}  {label}")
+    print(
+        f"{'out of fold':<18}{'cases':>6}{'AC@1':>7}{'AC@3':>7}{'Avg@5':>7}{'missed':>8}"
+        f"{'normal inc':>11}"
+    )
+    for i, run in enumerate(runs):
+        results = held[i]
+        ranks = [r.rank_of_truth() for r in results]
+        missed = sum(1 for r in results if r.anomalous_incidents == 0)
+        normal = sum(len(r.normal_incidents) for r in results)
+        print(
+            f"{_cadence_name(*run):<18}{len(results):>6}{ac_at(ranks, 1):>7.3f}"
+            f"{ac_at(ranks, 3):>7.3f}{avg5(ranks):>7.3f}{missed:>8}{normal:>11}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -308,6 +394,18 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated spacings in seconds: every row kept, that many seconds apart",
     )
+    parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="leave one root-cause service out, choosing among --grid on the other services' "
+        "cases (at every --restamp/--resample cadence) and scoring the held-out one",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        help="with --cv: a correlation setting and the values to try, name=JSON list",
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"no such directory: {args.data}", file=sys.stderr)
@@ -318,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = [
         c for c in find_cases(args.data) if re.search(args.only, f"{c[0].parent.name}/{c[0].name}")
     ]
+    if args.cv:
+        return cross_validate(args, cases, detection, topology)
     if args.resample or args.restamp:
         return cadence_table(args, cases, config, detection, topology)
     if args.memory:
