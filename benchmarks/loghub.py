@@ -45,6 +45,7 @@ from detectors.events import LogEvent
 from detectors.logs import LogDetectionConfig, LogMonitor, TemplateMiner, mask
 from detectors.logs.config import MinerConfig
 from ingest.contract import normalise_level
+from ingest.header import HeaderLearner
 from ingest.line_format import LineFormatRule
 from ingest.logs import LogIngestConfig, decode_log_message
 
@@ -206,29 +207,40 @@ def _epoch(row: dict[str, str], index: int) -> float:
 
 
 def raw_grouping_accuracy(
-    raw_lines: Sequence[bytes], rows: list[dict[str, str]], line_format: LineFormatRule | None
+    raw_lines: Sequence[bytes],
+    rows: list[dict[str, str]],
+    line_format: LineFormatRule | None,
+    headers: HeaderLearner | None = None,
 ) -> tuple[float, int]:
     """GA of the service's own path: each raw line a message through
-    :func:`decode_log_message` (with ``line_format`` configured, if any), its message mined.
+    :func:`decode_log_message` (with ``line_format`` configured, if any, and ``headers``
+    learning the stream's header), its message mined.
 
     Returns the GA and how many lines the configured format matched.
     """
-    messages, matched = decoded_messages(raw_lines, line_format)
+    messages, matched = decoded_messages(raw_lines, line_format, headers)
     final, _ = mine(messages)
     return grouping_accuracy(final, [r["EventId"] for r in rows]), matched
 
 
 def decoded_messages(
-    raw_lines: Sequence[bytes], line_format: LineFormatRule | None
+    raw_lines: Sequence[bytes],
+    line_format: LineFormatRule | None,
+    headers: HeaderLearner | None = None,
 ) -> tuple[list[str], int]:
-    """Each raw line's message as :func:`decode_log_message` makes it (one message per line),
-    and how many lines ``line_format`` matched."""
+    """Each raw line's message as :func:`decode_log_message` makes it (one message per line,
+    one stream), and how many lines ``line_format`` matched."""
     config = LogIngestConfig(line_formats=(line_format,) if line_format else ())
     messages: list[str] = []
     matched = 0
     for payload in raw_lines:
         events = decode_log_message(
-            payload, config=config, max_bytes=1 << 20, received_at=1.7e9
+            payload,
+            config=config,
+            max_bytes=1 << 20,
+            received_at=1.7e9,
+            headers=headers,
+            stream="system",
         ).events
         messages.append(events[0].message if events else "")
         matched += bool(events) and ("format", "configured") in events[0].attributes
@@ -268,11 +280,12 @@ def drain3_accuracy(rows: list[dict[str, str]]) -> float:
 def run_end_to_end(raw_lines: list[bytes]) -> float:
     """CPU seconds to decode and monitor raw lines, one message each."""
     config = LogIngestConfig(default_service="bench")
+    headers = config.header_learner()
     monitor = LogMonitor()
     start = time.process_time()
     for payload in raw_lines:
         for event in decode_log_message(
-            payload, config=config, max_bytes=1 << 20, received_at=1.7e9
+            payload, config=config, max_bytes=1 << 20, received_at=1.7e9, headers=headers
         ).events:
             monitor.process(event)
     return time.process_time() - start
@@ -289,7 +302,10 @@ def find_systems(data: Path) -> list[tuple[str, Path]]:
 
 
 def cross_validate(
-    systems: Sequence[tuple[str, Path]], grid: Sequence[str], no_line_formats: bool
+    systems: Sequence[tuple[str, Path]],
+    grid: Sequence[str],
+    no_line_formats: bool,
+    no_learned_headers: bool = False,
 ) -> int:
     """Leave one system out: choose the miner's settings among ``grid`` by mean GA on the
     others (raw lines through the decoder), score the one left out; print GA and PA."""
@@ -311,7 +327,8 @@ def cross_validate(
             raw_path = path.with_name(f"{system}_2k.log")
             raw = [line for line in raw_path.read_bytes().splitlines() if line.strip()]
             fmt = None if no_line_formats else LINE_FORMATS.get(system)
-            messages = decoded_messages(raw, fmt)[0] if len(raw) == len(rows) else []
+            headers = None if no_learned_headers else HeaderLearner()
+            messages = decoded_messages(raw, fmt, headers)[0] if len(raw) == len(rows) else []
             if not messages:
                 messages = [r["Content"] for r in rows]  # no raw file: the parsed column
             final, texts = mine(messages, config)
@@ -351,6 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="decode the raw lines with no header format configured (syslog and plain only)",
     )
     parser.add_argument(
+        "--no-learned-headers",
+        action="store_true",
+        help="decode the raw lines without learning their header (ingest.header)",
+    )
+    parser.add_argument(
         "--cv", action="store_true", help="leave-one-system-out over the miner's --grid"
     )
     parser.add_argument(
@@ -369,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if args.cv:
-        return cross_validate(systems, args.grid, args.no_line_formats)
+        return cross_validate(systems, args.grid, args.no_line_formats, args.no_learned_headers)
 
     drain_column = f"{'Drain3 GA':>11}" if args.drain3 else ""
     print(
@@ -399,7 +421,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         raw_ga, matched = (
             raw_grouping_accuracy(
-                raw, rows, None if args.no_line_formats else LINE_FORMATS.get(system)
+                raw,
+                rows,
+                None if args.no_line_formats else LINE_FORMATS.get(system),
+                None if args.no_learned_headers else HeaderLearner(),
             )
             if len(raw) == len(rows)
             else (float("nan"), 0)
@@ -432,7 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if raw_gas:
         print(
             f"raw lines through the decoder "
-            f"({'no line format' if args.no_line_formats else 'line formats of LINE_FORMATS'}): "
+            f"({'no line format' if args.no_line_formats else 'line formats of LINE_FORMATS'}, "
+            f"{'no learned header' if args.no_learned_headers else 'learned headers'}): "
             "mean GA "
             f"{sum(raw_gas) / len(raw_gas):.4f}"
         )

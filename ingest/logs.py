@@ -40,6 +40,7 @@ from ingest.formats.structured_logs import (
     decode_otlp_logs,
     decode_structured_logs,
 )
+from ingest.header import HeaderLearner
 from ingest.identity import screen
 from ingest.line_format import HOST_FIELDS, TIME_FIELDS, LineFormatRule
 from ingest.syslog import LineFormat, SyslogRecord, parse_line
@@ -117,6 +118,10 @@ class LogIngestConfig(BaseModel, frozen=True, extra="forbid"):
     line_formats
         Header formats of raw lines (:class:`~ingest.line_format.LineFormatRule`), tried in
         order before syslog framing; a line that matches none is decoded as before.
+    learn_headers, header_sample_lines
+        Learn the header layout of each stream's raw lines of no known framing from the
+        lines themselves (:mod:`ingest.header`) and split it off; the layout may be learnt
+        again within a stream's first ``header_sample_lines`` lines.
     """
 
     default_service: str = Field(default="unknown", min_length=1)
@@ -128,6 +133,14 @@ class LogIngestConfig(BaseModel, frozen=True, extra="forbid"):
     max_line_chars: int = Field(default=16_384, ge=64)
     structured: StructuredLogConfig = StructuredLogConfig()
     line_formats: tuple[LineFormatRule, ...] = ()
+    learn_headers: bool = True
+    header_sample_lines: int = Field(default=50, ge=1)
+
+    def header_learner(self) -> HeaderLearner | None:
+        """A learner of these settings, or None when headers are not learnt."""
+        if not self.learn_headers:
+            return None
+        return HeaderLearner(sample_lines=self.header_sample_lines)
 
     @field_validator("timezone")
     @classmethod
@@ -154,6 +167,8 @@ def decode_log_message(
     config: LogIngestConfig,
     max_bytes: int,
     received_at: float | None = None,
+    headers: HeaderLearner | None = None,
+    stream: str = "",
 ) -> Decoded[LogEvent]:
     """Decode one Kafka message of ``telemetry.logs``.
 
@@ -168,6 +183,10 @@ def decode_log_message(
     received_at
         Epoch seconds of receipt (the Kafka record timestamp): the time of raw lines that
         carry none, and the reference for the year of RFC 3164 dates. Defaults to now.
+    headers, stream
+        With a learner, raw lines of no known framing are split by the header layout
+        learnt for ``stream`` (see :mod:`ingest.header`); their ``format`` is ``learned``
+        and a logger name goes to the ``logger`` attribute.
 
     Raises :class:`DecodeError` when the message as a whole is unusable; bad elements of
     an array, unusable lines and events whose names break the limits of
@@ -187,11 +206,17 @@ def decode_log_message(
     ...
     ingest.exceptions.DecodeError: unknown_format: not a text message: control byte 0x00 at offset 0
     """
-    return screen(_decode_log_message(payload, config, max_bytes, received_at), payload)
+    decoded = _decode_log_message(payload, config, max_bytes, received_at, headers, stream)
+    return screen(decoded, payload)
 
 
 def _decode_log_message(
-    payload: bytes, config: LogIngestConfig, max_bytes: int, received_at: float | None
+    payload: bytes,
+    config: LogIngestConfig,
+    max_bytes: int,
+    received_at: float | None,
+    headers: HeaderLearner | None,
+    stream: str,
 ) -> Decoded[LogEvent]:
     if len(payload) > max_bytes:
         raise DecodeError(
@@ -209,7 +234,7 @@ def _decode_log_message(
         if decoded is not None:
             return decoded
     now = time.time() if received_at is None else received_at
-    return _decode_lines(text, config, now)
+    return _decode_lines(text, config, now, headers, stream)
 
 
 def _as_text(payload: bytes) -> str:
@@ -246,7 +271,28 @@ def _decode_json(payload: bytes, config: LogIngestConfig) -> Decoded[LogEvent] |
     return decode_objects(parsed, log_from_obj)
 
 
-def _decode_lines(text: str, config: LogIngestConfig, received_at: float) -> Decoded[LogEvent]:
+def _learned(rec: SyslogRecord, parts: tuple[str, str | None, str | None] | None) -> SyslogRecord:
+    """A plain record split by its stream's learnt header, if the line fits it."""
+    if parts is None:
+        return rec
+    message, level, tag = parts
+    extra = rec.structured_data + ((("logger", tag),) if tag else ())
+    return replace(
+        rec,
+        format=LineFormat.LEARNED,
+        message=message,
+        level=level or rec.level,
+        structured_data=extra,
+    )
+
+
+def _decode_lines(
+    text: str,
+    config: LogIngestConfig,
+    received_at: float,
+    headers: HeaderLearner | None = None,
+    stream: str = "",
+) -> Decoded[LogEvent]:
     out: Decoded[LogEvent] = Decoded()
     zone = config.zone()
     records: list[tuple[int, SyslogRecord]] = []
@@ -265,10 +311,14 @@ def _decode_lines(text: str, config: LogIngestConfig, received_at: float) -> Dec
             records.append((index, configured))
             continue
         try:
-            records.append((index, parse_line(line, received_at=received_at, default_tz=zone)))
+            rec = parse_line(line, received_at=received_at, default_tz=zone)
         except (ValueError, OverflowError) as exc:  # dates out of range and the like
             error = DecodeError(Reason.INVALID_VALUE, f"line {index + 1}: {exc}")
             out.errors.append(EventError(index, error, line.encode()))
+            continue
+        if rec.format is LineFormat.PLAIN and headers is not None:
+            rec = _learned(rec, headers.split(stream, line))
+        records.append((index, rec))
     if not records and not out.errors:
         raise DecodeError(Reason.EMPTY, "message has only blank lines")
     for index, rec in records:

@@ -93,6 +93,7 @@ class LineFormat(StrEnum):
     RFC3164 = "rfc3164"
     ISO_SYSLOG = "iso_syslog"
     CONFIGURED = "configured"  # a header format of the configuration (ingest.line_format)
+    LEARNED = "learned"  # a header layout learnt from the stream's lines (ingest.header)
     PLAIN = "plain"
 
 

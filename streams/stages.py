@@ -132,6 +132,7 @@ class Pipeline:
             silences=self.config_silences,
         )
         self.cumulative = CumulativeState()
+        self.headers = settings.ingest.logs.header_learner()
         self.clock = Watermark()  # over every input partition
         # Progress of every input partition, as reported on the correlation stream by the
         # worker that owns it: source -> (event time, wall time of the report).
@@ -214,11 +215,15 @@ class Pipeline:
         )
 
     def _decode_logs(self, record: InputRecord) -> Decoded[LogEvent]:
+        # a stream of raw lines: one producer's key (unkeyed lines are one stream)
+        key = record.key.decode("utf-8", "replace") if record.key else ""
         return decode_log_message(
             record.value or b"",
             config=self.settings.ingest.logs,
             max_bytes=self.max_bytes,
             received_at=record.timestamp,
+            headers=self.headers,
+            stream=key,
         )
 
     async def on_metrics_records(
