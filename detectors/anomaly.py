@@ -20,6 +20,7 @@ class Direction(StrEnum):
     RATE = "rate"
     BURST = "burst"
     PREDICTED = "predicted"
+    ALERT = "alert"
 
 
 class SignalKind(StrEnum):
@@ -28,6 +29,7 @@ class SignalKind(StrEnum):
     METRIC = "metric"
     LOG = "log"
     PREDICTED = "predicted"
+    ALERT = "alert"  # an alert of another tool (Alertmanager, Grafana, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class Anomaly:
     signal
         The metric name, or ``log:<template id>`` / ``log:errors`` for log signals.
     kind
-        Metric, log or predicted.
+        Metric, log, predicted, or an alert of another tool.
     timestamp
         Onset of the episode (epoch seconds).
     value

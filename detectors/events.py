@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 Labels = tuple[tuple[str, str], ...]
 """String labels as sorted ``(name, value)`` pairs: immutable and hashable."""
@@ -75,6 +76,24 @@ class LogEvent:
     level: str | None = None
     host: str | None = None
     attributes: Labels = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One notification of another tool's alert (Alertmanager, Grafana, plain JSON): it
+    fires, or it is resolved (see :mod:`ingest.alerts`)."""
+
+    name: str
+    service: str
+    status: Literal["firing", "resolved"]
+    severity: Literal["critical", "warning", "info"]
+    starts_at: float
+    ends_at: float | None
+    labels: Labels
+    summary: str
+    fingerprint: str
+    source: Literal["alertmanager", "grafana", "json"]
+    url: str = ""
 
 
 TelemetryEvent = MetricEvent | LogEvent

@@ -15,10 +15,10 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from detectors.events import Labels, LogEvent, MetricEvent
+from detectors.events import AlertEvent, Labels, LogEvent, MetricEvent
 from ingest.exceptions import DecodeError, Reason
 
-E = TypeVar("E", MetricEvent, LogEvent)
+E = TypeVar("E", MetricEvent, LogEvent, AlertEvent)
 
 # Epoch values above these are taken as ms / µs / ns rather than seconds.
 _MS_THRESHOLD = 1e11  # 1e11 s is the year 5138

@@ -273,9 +273,10 @@ def is_prediction(anomaly: Anomaly) -> bool:
 
 
 def alert_phase(anomaly: Anomaly) -> str | None:
-    """``"firing"`` or ``"resolved"`` for a stateful alert (an SLO burn-rate alert), which
-    fires once and says when it stops; ``None`` for any other record."""
-    if anomaly.kind is not SignalKind.METRIC or not anomaly.details:
+    """``"firing"`` or ``"resolved"`` for a stateful alert (an SLO burn-rate alert, an
+    alert of another tool), which fires and says when it stops; ``None`` for any other
+    record."""
+    if anomaly.kind not in (SignalKind.METRIC, SignalKind.ALERT) or not anomaly.details:
         return None
     phase = anomaly.details.get("phase")
     return phase if phase in ("firing", "resolved") else None

@@ -631,6 +631,8 @@ class IncidentEngine:
             r.signal == "log:errors" for r in refs
         ):
             return Severity.INFO
+        if any(r.kind == str(SignalKind.ALERT) and r.peak_score >= 1.0 for r in refs):
+            return Severity.CRITICAL  # a critical alert of another tool
         peak_z = max((r.peak_z or 0.0 for r in refs), default=0.0)
         if tracked.evidence is not None:
             services = tracked.services
@@ -761,6 +763,14 @@ def _title(root_causes: tuple[RootCauseCandidate, ...], tracked: TrackedIncident
 
 
 def _describe(anomaly: Anomaly) -> str:
+    if anomaly.kind is SignalKind.ALERT:
+        details = anomaly.details or {}
+        summary = f": {details['summary']}" if details.get("summary") else ""
+        return (
+            f"{anomaly.service} alert {details.get('alert', anomaly.signal)} "
+            f"{details.get('phase', 'firing')} ({details.get('severity', 'warning')}, "
+            f"{details.get('source', anomaly.detector)}){summary}"
+        )
     z = anomaly.details.get("z") if anomaly.details else None
     extra = f", z={float(z):.1f}" if isinstance(z, int | float) else ""
     return (

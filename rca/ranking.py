@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rca.baseline import MetricHistory, RobustBaseline, SampleRing, SeriesId, robust_baseline
@@ -145,6 +146,8 @@ class ServiceSignals:
         Largest score of a log anomaly (0 if none).
     log_signals
         Count of distinct log signals (templates, error rate) that were anomalous.
+    alerts
+        Alerts of other tools on the service.
     """
 
     onset: float
@@ -154,6 +157,8 @@ class ServiceSignals:
     top_signal: str = ""
     log_score: float = 0.0
     log_signals: int = 0
+    alerts: tuple[tuple[str, float], ...] = ()
+    """Alerts of other tools on the service: ``(signal, onset)``, earliest first."""
 
 
 @dataclass
@@ -216,6 +221,9 @@ class RootCauseRanker:
             logs = (sig.log_score / top_log) if sig and sig.log_signals else 0.0
             if sig and sig.log_signals:
                 item.notes.append(f"{sig.log_signals} anomalous log signal(s)")
+            for signal, since in sig.alerts[:2] if sig else ():
+                name = signal.removeprefix("alert:")
+                item.notes.append(f"alert {name} firing since {_clock(since)}")
             if onset == 1.0:
                 item.notes.append("first to move")
             score = (
@@ -337,6 +345,7 @@ def service_signals(
                 "top_signal": "",
                 "log_score": 0.0,
                 "logs": set(),
+                "alerts": {},
             },
         )
         a["onset"] = min(a["onset"], onset)
@@ -347,6 +356,8 @@ def service_signals(
         if kind == "log":
             a["logs"].add(signal)
             a["log_score"] = max(a["log_score"], score)
+        if kind == "alert":
+            a["alerts"][signal] = min(onset, a["alerts"].get(signal, onset))
     return {
         svc: ServiceSignals(
             onset=a["onset"],
@@ -356,6 +367,16 @@ def service_signals(
             top_signal=a["top_signal"],
             log_score=a["log_score"],
             log_signals=len(a["logs"]),
+            alerts=tuple(sorted(a["alerts"].items(), key=lambda item: item[1])),
         )
         for svc, a in acc.items()
     }
+
+
+def _clock(at: float) -> str:
+    """``HH:MM:SSZ`` of an epoch time (UTC).
+
+    >>> _clock(1764756000.0)
+    '10:00:00Z'
+    """
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%SZ")

@@ -43,6 +43,8 @@ class KindClassifier:
             if anomaly.direction is Direction.NEW_TEMPLATE:
                 return "new_template"
             return "log"
+        if anomaly.kind is SignalKind.ALERT:
+            return "alert"
         if anomaly.kind is SignalKind.PREDICTED:
             metric = anomaly.details.get("metric") if anomaly.details else None
             return self.of_metric(str(metric or anomaly.signal))
