@@ -94,6 +94,7 @@ class AlertEvent:
     fingerprint: str
     source: Literal["alertmanager", "grafana", "json"]
     url: str = ""
+    received_at: float = 0.0
 
 
 TelemetryEvent = MetricEvent | LogEvent

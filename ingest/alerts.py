@@ -175,6 +175,7 @@ def _webhook(item: Any, config: AlertIngestConfig, now: float, kind: str) -> Ale
         url=str(item.get("generatorURL") or ""),
         source="grafana" if kind == "grafana" else "alertmanager",
         config=config,
+        received_at=now,
     )
 
 
@@ -199,6 +200,7 @@ def _plain(item: Any, config: AlertIngestConfig, now: float, kind: str) -> Alert
         url=str(item.get("url") or ""),
         source="json",
         config=config,
+        received_at=now,
     )
 
 
@@ -214,6 +216,7 @@ def _event(
     url: str,
     source: AlertSource,
     config: AlertIngestConfig,
+    received_at: float,
 ) -> AlertEvent:
     service = config.default_service
     for key in config.service_labels:
@@ -237,6 +240,7 @@ def _event(
         fingerprint=fingerprint,
         source=source,
         url=url,
+        received_at=received_at,
     )
 
 
@@ -262,8 +266,11 @@ def _time(value: Any, name: str, default: float | None) -> Any:
     return parse_timestamp(value, name)
 
 
-def alert_anomaly(alert: AlertEvent, *, received_at: float, window_s: float = 300.0) -> Anomaly:
-    """The anomaly record of an alert, for the incident engine.
+def alert_anomaly(
+    alert: AlertEvent, *, received_at: float | None = None, window_s: float = 300.0
+) -> Anomaly:
+    """The anomaly record of an alert, for the incident engine (``received_at``: when the
+    notification came, by default the alert's own ``received_at``).
 
     Its onset is the alert's start, but no earlier than ``window_s`` before it was received:
     an alert that has fired for hours (and is notified again) still meets the anomalies of
@@ -277,6 +284,8 @@ def alert_anomaly(alert: AlertEvent, *, received_at: float, window_s: float = 30
     >>> r.signal, r.kind.value, r.timestamp, r.score, r.details["phase"]
     ('alert:HighErrorRate', 'alert', 4700.0, 1.0, 'firing')
     """
+    if received_at is None:
+        received_at = alert.received_at
     onset = min(received_at, max(alert.starts_at, received_at - window_s))
     if not math.isfinite(onset):
         onset = received_at

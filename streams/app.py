@@ -7,6 +7,7 @@ Agents stay thin: decode with :mod:`ingest`, hand events to the pure stages in
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, cast
@@ -17,6 +18,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
+from ingest.alerts import AlertSource
+from ingest.exceptions import DecodeError
 from notify.exceptions import SlackUnavailable
 from notify.slack.delivery import SlackNotifier
 from notify.slack.interactions import InteractionHandler
@@ -24,9 +27,14 @@ from notify.slack.state import MappingStateStore
 from rca.model import Incident
 from streams.config import Settings
 from streams.control import slack_command
-from streams.deadletter import DeadLetter
+from streams.deadletter import DeadLetter, Origin
 from streams.kafka_clients import ssl_context
-from streams.observability import CONSUMER_LAG, REGISTRY, SLACK_DELIVERIES
+from streams.observability import (
+    CONSUMER_LAG,
+    EVENTS_DEADLETTERED,
+    REGISTRY,
+    SLACK_DELIVERIES,
+)
 from streams.records import InputRecord
 from streams.stages import Pipeline
 from streams.topics import correlation_topic
@@ -127,6 +135,7 @@ class FaustPublisher:
         self.actions_topic = raw_topic(app, t.actions)
         self.control_topic = raw_topic(app, t.control)
         self.correlate_topic = raw_topic(app, correlation_topic(settings))
+        self.alerts_topic = raw_topic(app, t.alerts)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         fut = await self.deadletter_topic.send(
@@ -148,6 +157,18 @@ class FaustPublisher:
         pending, self._pending = self._pending, []
         if pending:
             await asyncio.gather(*pending)
+
+    async def deliver_alerts(self, key: bytes, value: bytes) -> None:
+        """Write one alerts message and wait until the broker has it."""
+        await (await self.alerts_topic.send(key=key, value=value))
+
+    async def deliver_dead_letter(self, letter: DeadLetter) -> None:
+        """Write one dead letter and wait until the broker has it."""
+        await (
+            await self.deadletter_topic.send(
+                key=letter.record_key(), value=letter.original, headers=letter.headers()
+            )
+        )
 
 
 class TableCheckpoints:
@@ -266,17 +287,19 @@ def create_app(settings: Settings) -> faust.App:
             "engine": table("incident-engine", t.correlation_partitions),
         }
     )
-    pipe = Pipeline(
-        settings=settings, publisher=FaustPublisher(app, settings), checkpoints=checkpoints
-    )
+    publisher = FaustPublisher(app, settings)
+    pipe = Pipeline(settings=settings, publisher=publisher, checkpoints=checkpoints)
 
     # The input topics arrive as record batches (streams.transport): one Faust event per
     # fetched chunk of a partition, not per record.
-    app.aiops_batch_topics = frozenset({t.metrics, t.logs})  # type: ignore[attr-defined]
+    app.aiops_batch_topics = frozenset(  # type: ignore[attr-defined]
+        {t.metrics, t.logs, t.alerts}
+    )
 
     for name, topic, handle in (
         ("metrics", t.metrics, pipe.on_metrics_records),
         ("logs", t.logs, pipe.on_logs_records),
+        ("alerts", t.alerts, pipe.on_alerts_records),
     ):
         app.agent(raw_topic(app, topic), name=name)(batch_agent(handle))
 
@@ -354,6 +377,27 @@ def create_app(settings: Settings) -> faust.App:
             if highwater is not None and done is not None:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
 
+    token = worker.api_token.get_secret_value() if worker.api_token else None
+
+    def alerts_view(source: AlertSource, route: str) -> type[View]:
+        class AlertsView(View):
+            async def post(self, request: Request) -> Response:
+                if token is not None and not bearer_ok(request.headers.get("Authorization"), token):
+                    return self.json({"error": "missing or wrong bearer token"}, status=401)
+                body = await request.read()
+                status, answer = await receive_alerts(pipe, publisher, body, source, route)
+                return self.json(answer, status=status)
+
+        return AlertsView
+
+    sources: tuple[tuple[AlertSource, str], ...] = (
+        ("alertmanager", "/api/alerts/alertmanager"),
+        ("grafana", "/api/alerts/grafana"),
+        ("json", "/api/alerts"),
+    )
+    for source, route in sources:
+        app.page(route, name=f"alerts-{source}")(alerts_view(source, route))
+
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
@@ -367,3 +411,45 @@ def create_app(settings: Settings) -> faust.App:
     app.aiops_pipeline = pipe  # type: ignore[attr-defined]
     app.aiops_fetch_max_wait_ms = worker.fetch_max_wait_ms  # type: ignore[attr-defined]
     return app
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header carries the bearer ``token`` (compared in
+    constant time).
+
+    >>> bearer_ok("Bearer s3cret", "s3cret"), bearer_ok("Bearer no", "s3cret")
+    (True, False)
+    >>> bearer_ok(None, "s3cret")
+    False
+    """
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+
+
+async def receive_alerts(
+    pipe: Pipeline, publisher: FaustPublisher, body: bytes, source: AlertSource, route: str
+) -> tuple[int, dict[str, Any]]:
+    """Check a webhook body, put it on the alerts topic and answer once the broker has it.
+
+    A body that is unusable as a whole is dead-lettered (origin: the route) and refused
+    with 400; one whose alerts are partly bad is delivered (the alerts agent dead-letters
+    the bad ones) and answered 400 naming them, so that the sender does not retry the good.
+    """
+    try:
+        decoded = pipe.check_alerts(body, source)
+    except DecodeError as exc:
+        letter = DeadLetter.from_error(Origin(route, -1, -1), exc, body)
+        EVENTS_DEADLETTERED.labels(route, letter.reason).inc()
+        await publisher.deliver_dead_letter(letter)
+        return 400, {"error": f"{exc.reason}: {exc.detail}"}
+    key = decoded.events[0].service.encode() if decoded.events else b""
+    await publisher.deliver_alerts(key, body)
+    answer: dict[str, Any] = {"accepted": len(decoded.events)}
+    if decoded.errors:
+        answer["rejected"] = [
+            {"index": e.index, "error": f"{e.error.reason}: {e.error.detail}"}
+            for e in decoded.errors
+        ]
+        return 400, answer
+    return 200, answer

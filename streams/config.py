@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from detectors.forecast import ForecastConfig
 from detectors.logs import LogDetectionConfig
 from detectors.metric import MetricDetectionConfig
+from ingest.alerts import AlertIngestConfig
 from ingest.logs import LogIngestConfig
 from ingest.metrics import MetricIngestConfig
 from notify.config import SlackConfig
@@ -68,6 +69,7 @@ class TopicSettings(_Section):
 
     metrics: str = "telemetry.metrics"
     logs: str = "telemetry.logs"
+    alerts: str = "telemetry.alerts"
     anomalies: str = "aiops.anomalies"
     incidents: str = "aiops.incidents"
     actions: str = "aiops.actions"
@@ -81,6 +83,7 @@ class TopicSettings(_Section):
         return [
             self.metrics,
             self.logs,
+            self.alerts,
             self.anomalies,
             self.incidents,
             self.actions,
@@ -101,6 +104,8 @@ class WorkerSettings(_Section):
     commit_interval_s: float = Field(default=1.0, gt=0)
     session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
+    api_token: SecretStr | None = None
+    """Bearer token the web port's API (``/api/...``) requires; none: the API is open."""
 
 
 class LocalKafkaSettings(_Section):
@@ -119,6 +124,7 @@ class IngestSettings(_Section):
 
     metrics: MetricIngestConfig = MetricIngestConfig()
     logs: LogIngestConfig = LogIngestConfig()
+    alerts: AlertIngestConfig = AlertIngestConfig()
 
 
 class DetectionSettings(_Section):

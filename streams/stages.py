@@ -18,13 +18,14 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from detectors.anomaly import Anomaly, SignalKind
-from detectors.events import LogEvent, MetricEvent
+from detectors.events import AlertEvent, LogEvent, MetricEvent
 from detectors.forecast import ForecastMonitor
 from detectors.forecast import StateError as ForecastStateError
 from detectors.logs import LogMonitor
 from detectors.logs.exceptions import StateError as LogStateError
 from detectors.metric import MetricMonitor
 from detectors.metric import StateError as MetricStateError
+from ingest.alerts import AlertSource, alert_anomaly, decode_alert_message
 from ingest.contract import Decoded
 from ingest.exceptions import DecodeError
 from ingest.formats.cumulative import CumulativeState
@@ -58,7 +59,7 @@ from streams.topics import correlation_topic
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E", MetricEvent, LogEvent)
+E = TypeVar("E", MetricEvent, LogEvent, AlertEvent)
 
 ENGINE_KEY = "engine"
 SOURCE_IDLE_S = 30.0  # a source not reported for this long no longer holds time back
@@ -231,6 +232,37 @@ class Pipeline:
     ) -> None:
         """Handle consecutive records of one partition of the metrics topic."""
         await self._on_records(topic, partition, records, self._decode_metrics, self.on_metrics)
+
+    def _decode_alerts(self, record: InputRecord) -> Decoded[AlertEvent]:
+        return decode_alert_message(
+            record.value or b"",
+            config=self.settings.ingest.alerts,
+            max_bytes=self.max_bytes,
+            received_at=record.timestamp if record.timestamp is not None else time.time(),
+        )
+
+    async def on_alerts_records(
+        self, topic: str, partition: int, records: Sequence[InputRecord]
+    ) -> None:
+        """Handle consecutive records of one partition of the alerts topic."""
+        await self._on_records(topic, partition, records, self._decode_alerts, self.on_alerts)
+
+    async def on_alerts(self, events: Sequence[AlertEvent], partition: int) -> None:
+        """Alerts of other tools: each becomes an alert record of the incident engine."""
+        window = self.settings.incidents.engine.correlation.window_s
+        await self._publish_anomalies(alert_anomaly(e, window_s=window) for e in events)
+        if events:
+            self.clock.observe(f"alerts/{partition}", max(e.received_at for e in events))
+
+    def check_alerts(self, body: bytes, source: AlertSource) -> Decoded[AlertEvent]:
+        """Decode a webhook body as the alerts agent will (raises :class:`DecodeError`)."""
+        return decode_alert_message(
+            body,
+            config=self.settings.ingest.alerts,
+            max_bytes=self.max_bytes,
+            received_at=time.time(),
+            source=source,
+        )
 
     async def on_logs_records(
         self, topic: str, partition: int, records: Sequence[InputRecord]

@@ -29,7 +29,16 @@ from streams.topics import ensure_topics
 # pauses of 0.7 s. The pipeline creates few reference cycles, so collecting rarely is safe.
 GC_THRESHOLDS = (100_000, 50, 100)
 
-TOPIC_ROLES = ("metrics", "logs", "anomalies", "incidents", "actions", "deadletter", "control")
+TOPIC_ROLES = (
+    "metrics",
+    "logs",
+    "alerts",
+    "anomalies",
+    "incidents",
+    "actions",
+    "deadletter",
+    "control",
+)
 
 
 def subprocess_env(

@@ -88,7 +88,7 @@ def test_streams_learn_apart_and_are_bounded() -> None:
 def test_syslog_framing_is_not_touched() -> None:
     headers = HeaderLearner()
     line = "<38>Nov 26 18:00:00 bastion sshd[811]: Failed password for root"
-    message, level, attributes = decode(line, headers)
+    message, _, attributes = decode(line, headers)
     assert message == "Failed password for root" and attributes["format"] == "rfc3164"
     assert headers.header("s") is None
 

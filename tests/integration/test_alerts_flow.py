@@ -1,0 +1,203 @@
+"""Alerts of other tools through the real broker and worker: a real Alertmanager's webhook,
+the HTTP receiver's token and refusals, and the ``telemetry.alerts`` topic."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.deadletter import parse_headers
+from tests.kafka_harness import (
+    BrokerHandle,
+    WorkerProcess,
+    consume_all,
+    free_port,
+    produce,
+    unique_prefix,
+)
+
+pytestmark = pytest.mark.kafka
+
+TOKEN = "alerts-token-for-tests"
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def alerts_worker(kafka: BrokerHandle, tmp_path: Path, name: str) -> WorkerProcess:
+    return WorkerProcess(
+        kafka.bootstrap,
+        unique_prefix(name),
+        tmp_path,
+        extra_env={
+            "AIOPS_WORKER__API_TOKEN": TOKEN,
+            # the alerts below come seconds apart: a short quiet period lets them resolve
+            "AIOPS_INCIDENTS__ENGINE__CORRELATION__QUIET_PERIOD_S": "5",
+        },
+    )
+
+
+def post(url: str, body: bytes, token: str | None = TOKEN) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), orjson.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return int(err.code), orjson.loads(err.read() or b"{}")
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+def incidents(worker: WorkerProcess, until: Any) -> list[dict[str, Any]]:
+    records = asyncio.run(
+        consume_all(
+            worker.bootstrap, worker.topics["incidents"], idle_s=60, timeout_s=120, until=until
+        )
+    )
+    return [orjson.loads(r.value) for r in records]
+
+
+def resolved_with(signal: str) -> Any:
+    def check(records: list[Any]) -> bool:
+        snaps = [orjson.loads(r.value) for r in records]
+        return any(
+            s["state"] == "resolved" and any(a["signal"] == signal for a in s["anomalies"])
+            for s in snaps
+        )
+
+    return check
+
+
+def test_the_receiver_needs_its_token_and_refuses_a_bad_body(
+    kafka: BrokerHandle, tmp_path: Path
+) -> None:
+    worker = alerts_worker(kafka, tmp_path, "alerts-http").start()
+    try:
+        url = f"http://127.0.0.1:{worker.web_port}/api/alerts/alertmanager"
+        body = orjson.dumps({"version": "4", "alerts": [{"status": "firing", "labels": {}}]})
+        assert post(url, body, token=None)[0] == 401
+        assert post(url, body, token="wrong")[0] == 401
+        status, answer = post(url, b"{not json")
+        assert status == 400 and answer["error"].startswith("invalid_json")
+        status, answer = post(url, body)  # delivered; its one alert has no name
+        assert status == 400 and answer["accepted"] == 0
+        assert "alertname" in answer["rejected"][0]["error"]
+        letters = asyncio.run(
+            consume_all(kafka.bootstrap, worker.topics["deadletter"], expect=2, timeout_s=60)
+        )
+        origins = sorted(parse_headers(r.headers)["topic"] for r in letters)
+        assert origins == ["/api/alerts/alertmanager", worker.topics["alerts"]]
+    finally:
+        worker.stop()
+
+
+def test_a_plain_alert_on_the_topic_opens_and_resolves_an_incident(
+    kafka: BrokerHandle, tmp_path: Path
+) -> None:
+    worker = alerts_worker(kafka, tmp_path, "alerts-topic").start()
+    try:
+        now = time.time()
+        firing = {
+            "name": "QueueBacklog",
+            "status": "firing",
+            "service": "billing",
+            "severity": "warning",
+            "summary": "backlog over 10k",
+            "started_at": now,
+        }
+        resolved = {**firing, "status": "resolved", "ended_at": now + 10}
+        asyncio.run(produce(kafka.bootstrap, worker.topics["alerts"], [orjson.dumps(firing)]))
+        time.sleep(10)
+        asyncio.run(produce(kafka.bootstrap, worker.topics["alerts"], [orjson.dumps(resolved)]))
+        snaps = incidents(worker, resolved_with("alert:QueueBacklog"))
+        assert {s["id"] for s in snaps} == {snaps[0]["id"]}, [s["title"] for s in snaps]
+        assert snaps[0]["state"] == "opened" and snaps[0]["services"] == ["billing"]
+        assert snaps[-1]["state"] == "resolved"
+        assert "QueueBacklog" in snaps[0]["root_causes"][0]["explanation"]
+    finally:
+        worker.stop()
+
+
+@pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed")
+def test_a_real_alertmanager_pages_the_worker(kafka: BrokerHandle, tmp_path: Path) -> None:
+    worker = alerts_worker(kafka, tmp_path, "alerts-am").start()
+    port = free_port()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        f"""
+route:
+  receiver: aiops
+  group_by: [alertname, job]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: aiops
+    webhook_configs:
+      - url: http://127.0.0.1:{worker.web_port}/api/alerts/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials: {TOKEN}
+"""
+    )
+    assert ALERTMANAGER is not None
+    log = (tmp_path / "alertmanager.log").open("wb")
+    manager = subprocess.Popen(
+        [
+            ALERTMANAGER,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{port}/api/v2/alerts"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        started = time.time()
+        alert = {
+            "labels": {"alertname": "HighErrorRate", "job": "checkout", "severity": "critical"},
+            "annotations": {"summary": "5% of checkout requests fail"},
+            "startsAt": iso(started),
+            "generatorURL": "http://prometheus:9090/graph",
+        }
+        assert post(api, orjson.dumps([alert]), token=None)[0] == 200
+        time.sleep(8)
+        ended = {**alert, "endsAt": iso(time.time())}
+        assert post(api, orjson.dumps([ended]), token=None)[0] == 200
+        snaps = incidents(worker, resolved_with("alert:HighErrorRate"))
+        log_tail = (tmp_path / "alertmanager.log").read_text()[-2000:]
+        assert snaps, log_tail + worker.log_text()[-2000:]
+        assert {s["id"] for s in snaps} == {snaps[0]["id"]}
+        first, last = snaps[0], snaps[-1]
+        assert first["services"] == ["checkout"] and first["severity"] == "critical"
+        assert abs(first["opened_at"] - started) < 2
+        assert "alert HighErrorRate firing (critical, alertmanager)" in first["timeline"][0]["text"]
+        assert last["state"] == "resolved"
+    finally:
+        manager.terminate()
+        manager.wait(timeout=10)
+        worker.stop()
