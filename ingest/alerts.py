@@ -318,3 +318,43 @@ def alert_anomaly(
         labels=tuple((k, v) for k, v in alert.labels if k != "alertname"),
         details=details,
     )
+
+
+def split_alert_body(payload: bytes, max_bytes: int) -> list[bytes]:
+    """A webhook body as messages of at most ``max_bytes`` each, of the same format: the
+    ``alerts`` list (or a plain array) cut into parts, the rest of the body kept in every
+    part. A body that fits, and one that cannot be cut, is returned whole.
+
+    >>> body = orjson.dumps({"version": "4", "alerts": [{"n": i} for i in range(100)]})
+    >>> parts = split_alert_body(body, 400)
+    >>> len(parts) > 1, all(len(p) <= 400 for p in parts)
+    (True, True)
+    >>> sum(len(orjson.loads(p)["alerts"]) for p in parts)
+    100
+    """
+    if len(payload) <= max_bytes:
+        return [payload]
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return [payload]
+    if isinstance(parsed, list):
+        items, wrap = parsed, lambda part: part
+    elif isinstance(parsed, dict) and isinstance(parsed.get("alerts"), list):
+        items, wrap = parsed["alerts"], lambda part: {**parsed, "alerts": part}
+    else:
+        return [payload]
+    base = len(orjson.dumps(wrap([])))
+    out: list[bytes] = []
+    part: list[Any] = []
+    size = base
+    for item in items:
+        length = len(orjson.dumps(item)) + 1  # and its comma
+        if part and size + length > max_bytes:
+            out.append(orjson.dumps(wrap(part)))
+            part, size = [], base
+        part.append(item)
+        size += length
+    if part:
+        out.append(orjson.dumps(wrap(part)))
+    return out

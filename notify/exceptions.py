@@ -36,6 +36,40 @@ class SlackUnavailable(NotifyError):
         self.attempts = attempts
 
 
+class PagerDutyUnavailable(NotifyError):
+    """PagerDuty did not take an event after every retry allowed (5xx, 429, timeouts).
+
+    Retryable: deliver the same snapshots again later; what was sent before is remembered.
+
+    Parameters
+    ----------
+    action
+        The event action (``trigger``, ``acknowledge``, ``resolve``).
+    reason
+        Why, e.g. ``"http 503"``, ``"timeout"``.
+    attempts
+        Calls made before giving up.
+    """
+
+    def __init__(self, action: str, reason: str, attempts: int) -> None:
+        super().__init__(f"PagerDuty {action}: {reason} after {attempts} attempt(s)")
+        self.action = action
+        self.reason = reason
+        self.attempts = attempts
+
+
+class WebhookUnavailable(NotifyError):
+    """The incident webhook did not take a snapshot after every retry allowed.
+
+    Retryable: deliver the same snapshots again later; what was sent is not sent twice.
+    """
+
+    def __init__(self, reason: str, attempts: int) -> None:
+        super().__init__(f"webhook: {reason} after {attempts} attempt(s)")
+        self.reason = reason
+        self.attempts = attempts
+
+
 class SlackRejected(NotifyError):
     """Slack refused a call in a way that retrying cannot fix (e.g. ``channel_not_found``).
 

@@ -18,12 +18,14 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
-from ingest.alerts import AlertSource
+from ingest.alerts import AlertSource, split_alert_body
 from ingest.exceptions import DecodeError
-from notify.exceptions import SlackUnavailable
+from notify.exceptions import PagerDutyUnavailable, SlackUnavailable, WebhookUnavailable
+from notify.pagerduty import PagerDutyNotifier
 from notify.slack.delivery import SlackNotifier
 from notify.slack.interactions import InteractionHandler
 from notify.slack.state import MappingStateStore
+from notify.webhook import WebhookNotifier
 from rca.model import Incident
 from streams.config import Settings
 from streams.control import slack_command
@@ -32,8 +34,10 @@ from streams.kafka_clients import ssl_context
 from streams.observability import (
     CONSUMER_LAG,
     EVENTS_DEADLETTERED,
+    PAGERDUTY_EVENTS,
     REGISTRY,
     SLACK_DELIVERIES,
+    WEBHOOK_POSTS,
 )
 from streams.records import InputRecord
 from streams.stages import Pipeline
@@ -66,6 +70,49 @@ async def deliver_until_done(notifier: SlackNotifier, snapshots: list[Incident])
             continue
         for (method, outcome), count in report.calls.items():
             SLACK_DELIVERIES.labels(method, outcome).inc(count)
+        return
+
+
+async def post_until_done(notifier: WebhookNotifier, snapshots: list[Incident]) -> None:
+    """Send a batch to the incident webhook, waiting out its outages (nothing is
+    acknowledged meanwhile)."""
+    attempt = 0
+    while True:
+        try:
+            report = await notifier.deliver(snapshots)
+        except WebhookUnavailable as exc:
+            delay = SLACK_RETRY_S[min(attempt, len(SLACK_RETRY_S) - 1)]
+            log.warning("incident webhook unavailable (%s); retrying in %.0fs", exc, delay)
+            WEBHOOK_POSTS.labels("unavailable").inc()
+            attempt += 1
+            await asyncio.sleep(delay)
+            continue
+        WEBHOOK_POSTS.labels("sent").inc(report.sent)
+        WEBHOOK_POSTS.labels("rejected").inc(len(report.rejected))
+        WEBHOOK_POSTS.labels("retried").inc(report.retries)
+        return
+
+
+async def page_until_done(notifier: PagerDutyNotifier, snapshots: list[Incident]) -> None:
+    """Send a batch to PagerDuty, waiting out its outages (nothing is acknowledged
+    meanwhile)."""
+    attempt = 0
+    while True:
+        try:
+            report = await notifier.deliver(snapshots)
+        except PagerDutyUnavailable as exc:
+            delay = SLACK_RETRY_S[min(attempt, len(SLACK_RETRY_S) - 1)]
+            log.warning("PagerDuty unavailable (%s); retrying in %.0fs", exc, delay)
+            PAGERDUTY_EVENTS.labels(exc.action, "unavailable").inc()
+            attempt += 1
+            await asyncio.sleep(delay)
+            continue
+        for action, count in report.sent.items():
+            PAGERDUTY_EVENTS.labels(action, "sent").inc(count)
+        for rejected in report.rejected:
+            PAGERDUTY_EVENTS.labels(rejected.split(" ", 1)[0], "rejected").inc()
+        if report.retries:
+            PAGERDUTY_EVENTS.labels("any", "retried").inc(report.retries)
         return
 
 
@@ -266,6 +313,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_max_fetch_size=max(worker.max_message_bytes * 2, 4 * 1_048_576),
         key_serializer="raw",
         value_serializer="raw",
+        web_application_options={"client_max_size": worker.max_request_bytes},
         web_graph_enabled=False,
         web_tables_enabled=False,
         stream_wait_empty=False,
@@ -326,6 +374,25 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in stream.take(SLACK_BATCH, within=1.0):
             snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
             await deliver_until_done(notifier, snapshots)
+
+    if settings.pagerduty.enabled:
+        pagerduty = PagerDutyNotifier(settings.pagerduty)
+
+        @app.agent(raw_topic(app, t.incidents), name="pagerduty")
+        async def pagerduty_agent(stream: faust.StreamT) -> None:
+            # the same outbox as Slack's: offsets advance only after PagerDuty took it
+            async for batch in stream.take(SLACK_BATCH, within=1.0):
+                snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
+                await page_until_done(pagerduty, snapshots)
+
+    if settings.webhook.enabled:
+        webhook = WebhookNotifier(settings.webhook)
+
+        @app.agent(raw_topic(app, t.incidents), name="webhook")
+        async def webhook_agent(stream: faust.StreamT) -> None:
+            async for batch in stream.take(SLACK_BATCH, within=1.0):
+                snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
+                await post_until_done(webhook, snapshots)
 
     interactions = (
         InteractionHandler(settings.slack.signing_secret.get_secret_value())
@@ -444,7 +511,8 @@ async def receive_alerts(
         await publisher.deliver_dead_letter(letter)
         return 400, {"error": f"{exc.reason}: {exc.detail}"}
     key = decoded.events[0].service.encode() if decoded.events else b""
-    await publisher.deliver_alerts(key, body)
+    for part in split_alert_body(body, pipe.max_bytes):  # a message per part that fits
+        await publisher.deliver_alerts(key, part)
     answer: dict[str, Any] = {"accepted": len(decoded.events)}
     if decoded.errors:
         answer["rejected"] = [

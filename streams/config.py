@@ -23,6 +23,8 @@ from ingest.alerts import AlertIngestConfig
 from ingest.logs import LogIngestConfig
 from ingest.metrics import MetricIngestConfig
 from notify.config import SlackConfig
+from notify.pagerduty import PagerDutyConfig
+from notify.webhook import WebhookConfig
 from rca.config import RcaConfig
 from streams.exceptions import ConfigError
 
@@ -106,6 +108,8 @@ class WorkerSettings(_Section):
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
     api_token: SecretStr | None = None
     """Bearer token the web port's API (``/api/...``) requires; none: the API is open."""
+    max_request_bytes: int = Field(default=16 * 1_048_576, ge=1024)
+    """Largest body the web port takes (an Alertmanager group of thousands of alerts)."""
 
 
 class LocalKafkaSettings(_Section):
@@ -162,6 +166,8 @@ class Settings(_Section):
     detection: DetectionSettings = DetectionSettings()
     incidents: IncidentSettings = IncidentSettings()
     slack: SlackConfig = SlackConfig()
+    pagerduty: PagerDutyConfig = PagerDutyConfig()
+    webhook: WebhookConfig = WebhookConfig()
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[tuple[str, ...], Any]]:

@@ -53,6 +53,18 @@ SLACK_DELIVERIES = Counter(
     ["method", "outcome"],
     registry=REGISTRY,
 )
+PAGERDUTY_EVENTS = Counter(
+    "aiops_pagerduty_events_total",
+    "PagerDuty Events API v2 events, per action and outcome (sent, rejected, retried).",
+    ["action", "outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_POSTS = Counter(
+    "aiops_webhook_posts_total",
+    "Incident snapshots POSTed to the incident webhook, per outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
 SERIES_TRACKED = Gauge(
     "aiops_series_tracked",
     "Metric series with detector state on this worker.",

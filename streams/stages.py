@@ -259,7 +259,7 @@ class Pipeline:
         return decode_alert_message(
             body,
             config=self.settings.ingest.alerts,
-            max_bytes=self.max_bytes,
+            max_bytes=self.settings.worker.max_request_bytes,
             received_at=time.time(),
             source=source,
         )

@@ -24,7 +24,9 @@ from tests.kafka_harness import (
     free_port,
     produce,
     unique_prefix,
+    wait_until,
 )
+from tests.pagerduty_server import ROUTING_KEY, FakePagerDuty
 
 pytestmark = pytest.mark.kafka
 
@@ -100,35 +102,76 @@ def test_the_receiver_needs_its_token_and_refuses_a_bad_body(
         )
         origins = sorted(parse_headers(r.headers)["topic"] for r in letters)
         assert origins == ["/api/alerts/alertmanager", worker.topics["alerts"]]
+        # 10,000 alerts in one body (about 2.6 MB): accepted whole, on Kafka in parts that
+        # fit its message limit; resolved alerts that were never seen open nothing
+        many = [
+            {
+                "status": "resolved",
+                "labels": {"alertname": "Gone", "instance": f"h-{i}"},
+                "startsAt": "2026-12-03T10:00:00Z",
+                "endsAt": "2026-12-03T10:05:00Z",
+            }
+            for i in range(10_000)
+        ]
+        status, answer = post(url, orjson.dumps({"version": "4", "alerts": many}))
+        assert (status, answer) == (200, {"accepted": 10_000})
+        parts = asyncio.run(
+            consume_all(kafka.bootstrap, worker.topics["alerts"], idle_s=5, timeout_s=60)
+        )
+        assert len(parts) > 2  # the bad body above, and the big one cut in parts
+        assert all(len(p.value) <= 1_048_576 for p in parts)
+        assert sum(len(orjson.loads(p.value)["alerts"]) for p in parts) == 10_001
+        assert wait_until(
+            lambda: (
+                worker.metric("aiops_events_accepted_total", topic=worker.topics["alerts"])
+                >= 10_000
+            ),
+            timeout=60,
+        )
     finally:
         worker.stop()
 
 
-def test_a_plain_alert_on_the_topic_opens_and_resolves_an_incident(
+def test_a_plain_alert_on_the_topic_opens_and_resolves_an_incident_and_pages(
     kafka: BrokerHandle, tmp_path: Path
 ) -> None:
-    worker = alerts_worker(kafka, tmp_path, "alerts-topic").start()
-    try:
-        now = time.time()
-        firing = {
-            "name": "QueueBacklog",
-            "status": "firing",
-            "service": "billing",
-            "severity": "warning",
-            "summary": "backlog over 10k",
-            "started_at": now,
-        }
-        resolved = {**firing, "status": "resolved", "ended_at": now + 10}
-        asyncio.run(produce(kafka.bootstrap, worker.topics["alerts"], [orjson.dumps(firing)]))
-        time.sleep(10)
-        asyncio.run(produce(kafka.bootstrap, worker.topics["alerts"], [orjson.dumps(resolved)]))
-        snaps = incidents(worker, resolved_with("alert:QueueBacklog"))
-        assert {s["id"] for s in snaps} == {snaps[0]["id"]}, [s["title"] for s in snaps]
-        assert snaps[0]["state"] == "opened" and snaps[0]["services"] == ["billing"]
-        assert snaps[-1]["state"] == "resolved"
-        assert "QueueBacklog" in snaps[0]["root_causes"][0]["explanation"]
-    finally:
-        worker.stop()
+    with FakePagerDuty.threaded() as pagerduty:
+        worker = alerts_worker(kafka, tmp_path, "alerts-topic")
+        worker.extra_env.update(
+            {"AIOPS_PAGERDUTY__ROUTING_KEY": ROUTING_KEY, "AIOPS_PAGERDUTY__URL": pagerduty.url}
+        )
+        worker.start()
+        try:
+            plain_alert_flow(kafka, worker)
+            incident_id = incidents(worker, resolved_with("alert:QueueBacklog"))[0]["id"]
+            assert wait_until(lambda: len(pagerduty.actions()) >= 2, timeout=60)
+            assert pagerduty.actions() == [("trigger", incident_id), ("resolve", incident_id)]
+            assert pagerduty.events[0]["payload"]["source"] == "billing"
+        finally:
+            worker.stop()
+
+
+def plain_alert_flow(kafka: BrokerHandle, worker: WorkerProcess) -> None:
+    """A plain JSON alert fires on the topic, then resolves: one incident, opened and
+    resolved."""
+    now = time.time()
+    firing = {
+        "name": "QueueBacklog",
+        "status": "firing",
+        "service": "billing",
+        "severity": "warning",
+        "summary": "backlog over 10k",
+        "started_at": now,
+    }
+    resolved = {**firing, "status": "resolved", "ended_at": now + 10}
+    asyncio.run(produce(kafka.bootstrap, worker.topics["alerts"], [orjson.dumps(firing)]))
+    time.sleep(10)
+    asyncio.run(produce(kafka.bootstrap, worker.topics["alerts"], [orjson.dumps(resolved)]))
+    snaps = incidents(worker, resolved_with("alert:QueueBacklog"))
+    assert {s["id"] for s in snaps} == {snaps[0]["id"]}, [s["title"] for s in snaps]
+    assert snaps[0]["state"] == "opened" and snaps[0]["services"] == ["billing"]
+    assert snaps[-1]["state"] == "resolved"
+    assert "QueueBacklog" in snaps[0]["root_causes"][0]["explanation"]
 
 
 @pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed")
