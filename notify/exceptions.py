@@ -12,7 +12,12 @@ class NotifyError(Exception):
     """Root of the errors of :mod:`notify`."""
 
 
-class SlackUnavailable(NotifyError):
+class NotifierUnavailable(NotifyError):
+    """A receiver of incidents (Slack, PagerDuty, a webhook) did not take a delivery after
+    every retry allowed; deliver the same snapshots again later."""
+
+
+class SlackUnavailable(NotifierUnavailable):
     """Slack did not take a call after every retry allowed (5xx, 429, timeouts, no route).
 
     Retryable: call :meth:`notify.slack.delivery.SlackNotifier.deliver` again later with the
@@ -36,7 +41,7 @@ class SlackUnavailable(NotifyError):
         self.attempts = attempts
 
 
-class PagerDutyUnavailable(NotifyError):
+class PagerDutyUnavailable(NotifierUnavailable):
     """PagerDuty did not take an event after every retry allowed (5xx, 429, timeouts).
 
     Retryable: deliver the same snapshots again later; what was sent before is remembered.
@@ -58,7 +63,7 @@ class PagerDutyUnavailable(NotifyError):
         self.attempts = attempts
 
 
-class WebhookUnavailable(NotifyError):
+class WebhookUnavailable(NotifierUnavailable):
     """The incident webhook did not take a snapshot after every retry allowed.
 
     Retryable: deliver the same snapshots again later; what was sent is not sent twice.

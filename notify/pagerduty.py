@@ -165,6 +165,16 @@ class PagerDutyReport:
     rejected: list[str] = field(default_factory=list)
     retries: int = 0
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """``(event action, outcome)`` counts."""
+        out = {(action, "ok"): n for action, n in self.sent.items()}
+        for rejected in self.rejected:
+            key = (rejected.split(" ", 1)[0], "rejected")
+            out[key] = out.get(key, 0) + 1
+        if self.retries:
+            out[("any", "retry")] = self.retries
+        return out
+
 
 Post = Callable[[str, dict[str, Any], float], Awaitable[CallOutcome]]
 
@@ -199,6 +209,7 @@ class PagerDutyNotifier:
         self._session: aiohttp.ClientSession | None = None
         self._sent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.max_incidents = max_incidents
+        self.name = "pagerduty"
 
     async def deliver(self, snapshots: Sequence[Incident]) -> PagerDutyReport:
         """Send what is new in a batch of snapshots (latest per incident, in order of

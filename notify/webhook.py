@@ -127,6 +127,13 @@ class WebhookReport:
     rejected: list[str] = field(default_factory=list)
     retries: int = 0
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """``("post", outcome)`` counts."""
+        out = {("post", "ok"): self.sent, ("post", "rejected"): len(self.rejected)}
+        if self.retries:
+            out[("post", "retry")] = self.retries
+        return {k: v for k, v in out.items() if v}
+
 
 Post = Callable[[str, bytes, dict[str, str], float], Awaitable[CallOutcome]]
 
@@ -148,6 +155,7 @@ class WebhookNotifier:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._done: dict[str, int] = {}  # incident id -> highest version sent
+        self.name = "webhook"
 
     async def deliver(self, snapshots: Sequence[Incident]) -> WebhookReport:
         """Send each new snapshot once, each incident's in version order. Raises

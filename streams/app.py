@@ -20,7 +20,8 @@ from prometheus_client import generate_latest
 
 from ingest.alerts import AlertSource, split_alert_body
 from ingest.exceptions import DecodeError
-from notify.exceptions import PagerDutyUnavailable, SlackUnavailable, WebhookUnavailable
+from notify.base import Counts, IncidentNotifier
+from notify.exceptions import NotifierUnavailable
 from notify.pagerduty import PagerDutyNotifier
 from notify.slack.delivery import SlackNotifier
 from notify.slack.interactions import InteractionHandler
@@ -34,10 +35,9 @@ from streams.kafka_clients import ssl_context
 from streams.observability import (
     CONSUMER_LAG,
     EVENTS_DEADLETTERED,
-    PAGERDUTY_EVENTS,
+    NOTIFICATIONS,
     REGISTRY,
     SLACK_DELIVERIES,
-    WEBHOOK_POSTS,
 )
 from streams.records import InputRecord
 from streams.stages import Pipeline
@@ -50,70 +50,46 @@ log = logging.getLogger(__name__)
 STRANDED_CHECK_S = 10.0
 """How often the consumer looks for fetched input records that never reached a stream."""
 
-SLACK_BATCH = 200
+NOTIFY_BATCH = 200
 LAG_INTERVAL_S = 10.0
-SLACK_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+NOTIFY_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-async def deliver_until_done(notifier: SlackNotifier, snapshots: list[Incident]) -> None:
-    """Deliver a batch, waiting out Slack outages (nothing is acknowledged meanwhile)."""
+async def deliver_until_done(notifier: IncidentNotifier, snapshots: list[Incident]) -> None:
+    """Deliver a batch, waiting out the receiver's outages (nothing is acknowledged
+    meanwhile); count its calls in ``aiops_notifications_total`` (and Slack's in
+    ``aiops_slack_deliveries_total``)."""
     attempt = 0
     while True:
         try:
             report = await notifier.deliver(snapshots)
-        except SlackUnavailable as exc:
-            delay = SLACK_RETRY_S[min(attempt, len(SLACK_RETRY_S) - 1)]
-            log.warning("Slack unavailable (%s); retrying in %.0fs", exc, delay)
-            SLACK_DELIVERIES.labels("any", "unavailable").inc()
+        except NotifierUnavailable as exc:
+            delay = NOTIFY_RETRY_S[min(attempt, len(NOTIFY_RETRY_S) - 1)]
+            log.warning("%s unavailable (%s); retrying in %.0fs", notifier.name, exc, delay)
+            _count(notifier.name, {("any", "unavailable"): 1})
             attempt += 1
             await asyncio.sleep(delay)
             continue
-        for (method, outcome), count in report.calls.items():
-            SLACK_DELIVERIES.labels(method, outcome).inc(count)
+        _count(notifier.name, report.counts())
         return
 
 
-async def post_until_done(notifier: WebhookNotifier, snapshots: list[Incident]) -> None:
-    """Send a batch to the incident webhook, waiting out its outages (nothing is
-    acknowledged meanwhile)."""
-    attempt = 0
-    while True:
-        try:
-            report = await notifier.deliver(snapshots)
-        except WebhookUnavailable as exc:
-            delay = SLACK_RETRY_S[min(attempt, len(SLACK_RETRY_S) - 1)]
-            log.warning("incident webhook unavailable (%s); retrying in %.0fs", exc, delay)
-            WEBHOOK_POSTS.labels("unavailable").inc()
-            attempt += 1
-            await asyncio.sleep(delay)
-            continue
-        WEBHOOK_POSTS.labels("sent").inc(report.sent)
-        WEBHOOK_POSTS.labels("rejected").inc(len(report.rejected))
-        WEBHOOK_POSTS.labels("retried").inc(report.retries)
-        return
+def _count(name: str, counts: Counts) -> None:
+    for (call, outcome), count in counts.items():
+        NOTIFICATIONS.labels(name, call, outcome).inc(count)
+        if name == "slack":
+            SLACK_DELIVERIES.labels(call, outcome).inc(count)
 
 
-async def page_until_done(notifier: PagerDutyNotifier, snapshots: list[Incident]) -> None:
-    """Send a batch to PagerDuty, waiting out its outages (nothing is acknowledged
-    meanwhile)."""
-    attempt = 0
-    while True:
-        try:
-            report = await notifier.deliver(snapshots)
-        except PagerDutyUnavailable as exc:
-            delay = SLACK_RETRY_S[min(attempt, len(SLACK_RETRY_S) - 1)]
-            log.warning("PagerDuty unavailable (%s); retrying in %.0fs", exc, delay)
-            PAGERDUTY_EVENTS.labels(exc.action, "unavailable").inc()
-            attempt += 1
-            await asyncio.sleep(delay)
-            continue
-        for action, count in report.sent.items():
-            PAGERDUTY_EVENTS.labels(action, "sent").inc(count)
-        for rejected in report.rejected:
-            PAGERDUTY_EVENTS.labels(rejected.split(" ", 1)[0], "rejected").inc()
-        if report.retries:
-            PAGERDUTY_EVENTS.labels("any", "retried").inc(report.retries)
-        return
+def outbox_agent(notifier: IncidentNotifier) -> Callable[[faust.StreamT], Awaitable[None]]:
+    """An agent that hands batches of incident snapshots to ``notifier``."""
+
+    async def agent(stream: faust.StreamT) -> None:
+        async for batch in stream.take(NOTIFY_BATCH, within=1.0):
+            snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
+            await deliver_until_done(notifier, snapshots)
+
+    return agent
 
 
 def _broker_url(settings: Settings) -> str:
@@ -368,31 +344,15 @@ def create_app(settings: Settings) -> faust.App:
         series_window=pipe.window,
     )
 
-    @app.agent(raw_topic(app, t.incidents), name="slack")
-    async def slack_agent(stream: faust.StreamT) -> None:
-        # The incidents topic is the durable outbox: offsets advance only after delivery.
-        async for batch in stream.take(SLACK_BATCH, within=1.0):
-            snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
-            await deliver_until_done(notifier, snapshots)
-
+    notifiers: list[IncidentNotifier] = [notifier]
     if settings.pagerduty.enabled:
-        pagerduty = PagerDutyNotifier(settings.pagerduty)
-
-        @app.agent(raw_topic(app, t.incidents), name="pagerduty")
-        async def pagerduty_agent(stream: faust.StreamT) -> None:
-            # the same outbox as Slack's: offsets advance only after PagerDuty took it
-            async for batch in stream.take(SLACK_BATCH, within=1.0):
-                snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
-                await page_until_done(pagerduty, snapshots)
-
+        notifiers.append(PagerDutyNotifier(settings.pagerduty))
     if settings.webhook.enabled:
-        webhook = WebhookNotifier(settings.webhook)
-
-        @app.agent(raw_topic(app, t.incidents), name="webhook")
-        async def webhook_agent(stream: faust.StreamT) -> None:
-            async for batch in stream.take(SLACK_BATCH, within=1.0):
-                snapshots = [Incident.from_dict(orjson.loads(value)) for value in batch]
-                await post_until_done(webhook, snapshots)
+        notifiers.append(WebhookNotifier(settings.webhook))
+    for receiver in notifiers:
+        # The incidents topic is each receiver's durable outbox: an agent of its own, whose
+        # offsets advance only after delivery.
+        app.agent(raw_topic(app, t.incidents), name=receiver.name)(outbox_agent(receiver))
 
     interactions = (
         InteractionHandler(settings.slack.signing_secret.get_secret_value())

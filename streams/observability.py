@@ -53,16 +53,10 @@ SLACK_DELIVERIES = Counter(
     ["method", "outcome"],
     registry=REGISTRY,
 )
-PAGERDUTY_EVENTS = Counter(
-    "aiops_pagerduty_events_total",
-    "PagerDuty Events API v2 events, per action and outcome (sent, rejected, retried).",
-    ["action", "outcome"],
-    registry=REGISTRY,
-)
-WEBHOOK_POSTS = Counter(
-    "aiops_webhook_posts_total",
-    "Incident snapshots POSTed to the incident webhook, per outcome.",
-    ["outcome"],
+NOTIFICATIONS = Counter(
+    "aiops_notifications_total",
+    "Calls to the receivers of incidents (slack, pagerduty, webhook), per call and outcome.",
+    ["notifier", "call", "outcome"],
     registry=REGISTRY,
 )
 SERIES_TRACKED = Gauge(

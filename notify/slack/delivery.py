@@ -77,6 +77,10 @@ class DeliveryReport:
     rejected: tuple[Rejection, ...] = ()
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """``(method, outcome)`` counts (see ``calls``)."""
+        return dict(self.calls)
+
 
 @dataclass
 class _Tally:
@@ -167,6 +171,7 @@ class SlackNotifier:
         self._sleep = sleep
         self.interactive = config.interactive
         self.log = redacting_logger("notify.slack", _secrets(config))
+        self.name = "slack"
 
     async def deliver(self, snapshots: Sequence[Incident]) -> DeliveryReport:
         """Deliver a batch of snapshots (any order, duplicates allowed).
