@@ -38,14 +38,14 @@ and its description in the Numenta Anomaly Benchmark (contextOSE). No code was t
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from numba import njit
 
-from detectors.metric.base import BankedDetector, Expectation, RowBank, register_detector
+from detectors.metric.base import register_detector
+from detectors.metric.tables import TableBank, TableDetector, learn_range
 
 Arr = np.ndarray
 
@@ -158,21 +158,12 @@ def learn(state: Arr, table: Arr, row: int, x: float, t: float, params: Arr) -> 
         state[row, S_LAST_T] = t
     state[row, S_N] += 1.0
     if state[row, S_RANGED] < params[P_RANGE_POINTS]:
-        state[row, S_LO] = min(state[row, S_LO], x)
-        state[row, S_HI] = max(state[row, S_HI], x)
-        state[row, S_RANGED] += 1.0
-        if state[row, S_RANGED] >= params[P_RANGE_POINTS]:
-            pad = params[P_MARGIN] * (state[row, S_HI] - state[row, S_LO])
-            state[row, S_LO] -= pad
-            state[row, S_HI] += pad
+        learn_range(state, row, x, params[P_RANGE_POINTS], params[P_MARGIN])
         return
     bits, order = int(params[P_BITS]), int(params[P_ORDER])
     level = _level(state, row, x, 1 << bits)
     raw = _raw(state, table, row, level, params)
-    if x < state[row, S_LO] or x > state[row, S_HI]:  # a new extreme: the range takes it in
-        pad = params[P_MARGIN] * (state[row, S_HI] - state[row, S_LO])
-        state[row, S_LO] = min(state[row, S_LO], x - pad)
-        state[row, S_HI] = max(state[row, S_HI], x + pad)
+    learn_range(state, row, x, params[P_RANGE_POINTS], params[P_MARGIN])  # a new extreme
     if state[row, S_REST] > 0:
         state[row, S_REST] -= 1.0
     elif raw >= params[P_REST_THRESHOLD]:
@@ -204,7 +195,7 @@ def step_many(state: Arr, table: Arr, rows: Arr, xs: Arr, ts: Arr, params: Arr, 
         learn(state, table, rows[i], xs[i], ts[i], params)
 
 
-class ContextBank(RowBank):
+class ContextBank(TableBank):
     """The state of many ``context`` series of one parameter set, a row each.
 
     >>> bank = ContextBank(ContextParams())
@@ -215,14 +206,18 @@ class ContextBank(RowBank):
     True
     """
 
+    name = "context"
+    kernel_score = score
+    kernel_learn = learn
+    kernel_step_many = step_many
+
     def __init__(self, params: ContextParams, capacity: int = 1) -> None:
-        self.params = params
         offsets, at = [], 0
         for r in range(1, params.bits + 1):
             for k in range(1, params.max_order + 1):
                 offsets.append(float(at))
                 at += 2 ** (r * k)
-        self.vector = np.array(
+        vector = np.array(
             [
                 params.bits,
                 params.max_order,
@@ -237,66 +232,16 @@ class ContextBank(RowBank):
             ],
             dtype=np.float64,
         )
-        self._entries = at
-        self._fresh = np.zeros(S_HISTORY + params.max_order)
-        self._fresh[[S_LO, S_HI, S_LAST_T]] = (math.inf, -math.inf, -math.inf)
-        super().__init__()
-        self.state = np.empty((max(capacity, 1), self._fresh.shape[0]))
-        self.table = np.empty((max(capacity, 1), at), dtype=np.uint8)
-
-    row_arrays = ("state", "table")
-
-    @property
-    def key(self) -> Hashable:
-        return ("context", self.params)
-
-    def reset_row(self, row: int) -> None:
-        self.state[row] = self._fresh
-        self.table[row] = 0
-
-    def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        out = np.empty((rows.shape[0], 3))
-        step_many(
-            self.state,
-            self.table,
-            rows.astype(np.int64, copy=False),
-            xs.astype(np.float64, copy=False),
-            ts.astype(np.float64, copy=False),
-            self.vector,
-            out,
-        )
-        return out
+        fresh = np.zeros(S_HISTORY + params.max_order)
+        fresh[[S_LO, S_HI, S_LAST_T]] = (math.inf, -math.inf, -math.inf)
+        super().__init__(params, vector, fresh, at, np.uint8, capacity)
 
     def new_detector(self) -> ContextNovelty:
         return ContextNovelty.view(self, self.allocate())
 
-    def score(self, row: int, x: float, t: float) -> float:
-        return float(score(self.state, self.table, int(row), float(x), float(t), self.vector))
-
-    def learn(self, row: int, x: float, t: float) -> None:
-        learn(self.state, self.table, int(row), float(x), float(t), self.vector)
-
-    def expectation(self, row: int) -> Expectation | None:
-        """The middle of the learnt range and a sixth of its span."""
-        if self.state[row, S_RANGED] < self.params.range_points:
-            return None
-        lo, hi = float(self.state[row, S_LO]), float(self.state[row, S_HI])
-        return Expectation(0.5 * (lo + hi), (hi - lo) / 6.0) if hi > lo else None
-
-    def row_state(self, row: int) -> tuple[bytes, bytes]:
-        """The bytes of one row: its state, then its table."""
-        return self.state[row].tobytes(), self.table[row].tobytes()
-
-    def load_row(self, row: int, state: bytes, table: bytes) -> None:
-        """Inverse of :meth:`row_state`."""
-        if len(state) != 8 * self.state.shape[1] or len(table) != self._entries:
-            raise ValueError("a context row of the wrong size for its parameters")
-        self.state[row] = np.frombuffer(state, dtype=np.float64)
-        self.table[row] = np.frombuffer(table, dtype=np.uint8)
-
 
 @register_detector("context")
-class ContextNovelty(BankedDetector):
+class ContextNovelty(TableDetector):
     """Novelty of quantised contexts at three resolutions, as a score in 0..1.
 
     Parameters
@@ -330,36 +275,5 @@ class ContextNovelty(BankedDetector):
     """
 
     bank: ContextBank
-
-    def __init__(self, **params: Any) -> None:
-        self.bank = ContextBank(ContextParams(**params))
-        self.row = self.bank.allocate()
-
-    def new_bank(self) -> ContextBank:
-        return ContextBank(self.bank.params)
-
-    def score_one(self, x: float, t: float) -> float:
-        return self.bank.score(self.row, x, t)
-
-    def learn_one(self, x: float, t: float) -> None:
-        self.bank.learn(self.row, x, t)
-
-    def expectation(self, t: float) -> Expectation | None:
-        return self.bank.expectation(self.row)
-
-    def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:
-        value = self.score_one(x, t)
-        expectation = self.expectation(t)
-        self.learn_one(x, t)
-        return value, expectation
-
-    def __getstate__(self) -> tuple[object, ...]:
-        return (1, self.bank.params.changed(), *self.bank.row_state(self.row))
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if not isinstance(state, tuple) or len(state) != 4 or state[0] != 1:
-            raise ValueError("not a context state")
-        _, params, row_state, table = state
-        self.bank = ContextBank(ContextParams(**params))
-        self.row = self.bank.allocate()
-        self.bank.load_row(self.row, row_state, table)
+    bank_class = ContextBank
+    params_class = ContextParams

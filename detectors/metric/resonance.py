@@ -41,14 +41,14 @@ D. B. Rosen, "Fuzzy ART", Neural Networks 4 (1991).
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from numba import njit
 
-from detectors.metric.base import BankedDetector, Expectation, RowBank, register_detector
+from detectors.metric.base import register_detector
+from detectors.metric.tables import TableBank, TableDetector, learn_range
 
 Arr = np.ndarray
 
@@ -200,13 +200,7 @@ def learn(state: Arr, table: Arr, row: int, x: float, t: float, params: Arr) -> 
     scoring = state[row, S_N] >= params[P_RANGE_POINTS] + params[P_LEARN_POINTS]
     state[row, S_N] += 1.0
     if state[row, S_RANGED] < params[P_RANGE_POINTS]:
-        state[row, S_LO] = min(state[row, S_LO], x)
-        state[row, S_HI] = max(state[row, S_HI], x)
-        state[row, S_RANGED] += 1.0
-        if state[row, S_RANGED] >= params[P_RANGE_POINTS]:
-            pad = params[P_MARGIN] * (state[row, S_HI] - state[row, S_LO])
-            state[row, S_LO] -= pad
-            state[row, S_HI] += pad
+        learn_range(state, row, x, params[P_RANGE_POINTS], params[P_MARGIN])
         _push(state, row, x, span)
         return
     size = 2 * int(params[P_WINDOW])
@@ -249,10 +243,7 @@ def learn(state: Arr, table: Arr, row: int, x: float, t: float, params: Arr) -> 
                 state[row, S_DEV] += alpha * (abs(seen - state[row, S_MEAN]) - state[row, S_DEV])
                 state[row, S_MEAN] += alpha * (seen - state[row, S_MEAN])
             state[row, S_SEEN] += 1.0
-    if x < state[row, S_LO] or x > state[row, S_HI]:  # a new extreme: the range takes it in
-        pad = params[P_MARGIN] * (state[row, S_HI] - state[row, S_LO])
-        state[row, S_LO] = min(state[row, S_LO], x - pad)
-        state[row, S_HI] = max(state[row, S_HI], x + pad)
+    learn_range(state, row, x, params[P_RANGE_POINTS], params[P_MARGIN])  # a new extreme
     if state[row, S_REST] > 0:
         state[row, S_REST] -= 1.0
     _push(state, row, x, span)
@@ -268,7 +259,7 @@ def step_many(state: Arr, table: Arr, rows: Arr, xs: Arr, ts: Arr, params: Arr, 
         learn(state, table, rows[i], xs[i], ts[i], params)
 
 
-class ResonanceBank(RowBank):
+class ResonanceBank(TableBank):
     """The state of many ``resonance`` series of one parameter set, a row each.
 
     >>> bank = ResonanceBank(ResonanceParams())
@@ -279,9 +270,13 @@ class ResonanceBank(RowBank):
     True
     """
 
+    name = "resonance"
+    kernel_score = score
+    kernel_learn = learn
+    kernel_step_many = step_many
+
     def __init__(self, params: ResonanceParams, capacity: int = 1) -> None:
-        self.params = params
-        self.vector = np.array(
+        vector = np.array(
             [
                 params.window,
                 params.stride,
@@ -300,51 +295,13 @@ class ResonanceBank(RowBank):
             ],
             dtype=np.float64,
         )
-        self._fresh = np.zeros(S_RING + params.window * params.stride)
-        self._fresh[[S_LO, S_HI, S_LAST_T]] = (math.inf, -math.inf, -math.inf)
+        fresh = np.zeros(S_RING + params.window * params.stride)
+        fresh[[S_LO, S_HI, S_LAST_T]] = (math.inf, -math.inf, -math.inf)
         self._entries = params.categories * (2 * params.window + 1)
-        super().__init__()
-        self.state = np.empty((max(capacity, 1), self._fresh.shape[0]))
-        self.table = np.empty((max(capacity, 1), self._entries))
-
-    row_arrays = ("state", "table")
-
-    @property
-    def key(self) -> Hashable:
-        return ("resonance", self.params)
-
-    def reset_row(self, row: int) -> None:
-        self.state[row] = self._fresh
-        self.table[row] = 0.0
-
-    def step(self, rows: np.ndarray, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        out = np.empty((rows.shape[0], 3))
-        step_many(
-            self.state,
-            self.table,
-            rows.astype(np.int64, copy=False),
-            xs.astype(np.float64, copy=False),
-            ts.astype(np.float64, copy=False),
-            self.vector,
-            out,
-        )
-        return out
+        super().__init__(params, vector, fresh, self._entries, np.float64, capacity)
 
     def new_detector(self) -> AdaptiveResonance:
         return AdaptiveResonance.view(self, self.allocate())
-
-    def score(self, row: int, x: float, t: float) -> float:
-        return float(score(self.state, self.table, int(row), float(x), float(t), self.vector))
-
-    def learn(self, row: int, x: float, t: float) -> None:
-        learn(self.state, self.table, int(row), float(x), float(t), self.vector)
-
-    def expectation(self, row: int) -> Expectation | None:
-        """The middle of the learnt range and a sixth of its span."""
-        if self.state[row, S_RANGED] < self.params.range_points:
-            return None
-        lo, hi = float(self.state[row, S_LO]), float(self.state[row, S_HI])
-        return Expectation(0.5 * (lo + hi), (hi - lo) / 6.0) if hi > lo else None
 
     def row_state(self, row: int) -> tuple[bytes, bytes]:
         """The bytes of one row: its state, then its categories (only those in use)."""
@@ -364,7 +321,7 @@ class ResonanceBank(RowBank):
 
 
 @register_detector("resonance")
-class AdaptiveResonance(BankedDetector):
+class AdaptiveResonance(TableDetector):
     """Fuzzy-ART categories of recent windows with an adaptive vigilance, as a score.
 
     Parameters
@@ -402,36 +359,5 @@ class AdaptiveResonance(BankedDetector):
     """
 
     bank: ResonanceBank
-
-    def __init__(self, **params: Any) -> None:
-        self.bank = ResonanceBank(ResonanceParams(**params))
-        self.row = self.bank.allocate()
-
-    def new_bank(self) -> ResonanceBank:
-        return ResonanceBank(self.bank.params)
-
-    def score_one(self, x: float, t: float) -> float:
-        return self.bank.score(self.row, x, t)
-
-    def learn_one(self, x: float, t: float) -> None:
-        self.bank.learn(self.row, x, t)
-
-    def expectation(self, t: float) -> Expectation | None:
-        return self.bank.expectation(self.row)
-
-    def step_one(self, x: float, t: float) -> tuple[float, Expectation | None]:
-        value = self.score_one(x, t)
-        expectation = self.expectation(t)
-        self.learn_one(x, t)
-        return value, expectation
-
-    def __getstate__(self) -> tuple[object, ...]:
-        return (1, self.bank.params.changed(), *self.bank.row_state(self.row))
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        if not isinstance(state, tuple) or len(state) != 4 or state[0] != 1:
-            raise ValueError("not a resonance state")
-        _, params, row_state, table = state
-        self.bank = ResonanceBank(ResonanceParams(**params))
-        self.row = self.bank.allocate()
-        self.bank.load_row(self.row, row_state, table)
+    bank_class = ResonanceBank
+    params_class = ResonanceParams
