@@ -1,15 +1,20 @@
-"""Alerts of other tools through the real broker and worker: a real Alertmanager's webhook,
-the HTTP receiver's token and refusals, and the ``telemetry.alerts`` topic."""
+"""Alerts of other tools through the real broker and worker: a real Prometheus rule through a
+real Alertmanager, Alertmanager's webhook, the HTTP receiver's token and refusals, the
+``telemetry.alerts`` topic, and PagerDuty paged from the incidents."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,7 @@ pytestmark = pytest.mark.kafka
 
 TOKEN = "alerts-token-for-tests"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+PROMETHEUS = shutil.which("prometheus")
 
 
 def alerts_worker(kafka: BrokerHandle, tmp_path: Path, name: str) -> WorkerProcess:
@@ -174,9 +180,21 @@ def plain_alert_flow(kafka: BrokerHandle, worker: WorkerProcess) -> None:
     assert "QueueBacklog" in snaps[0]["root_causes"][0]["explanation"]
 
 
-@pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed")
-def test_a_real_alertmanager_pages_the_worker(kafka: BrokerHandle, tmp_path: Path) -> None:
-    worker = alerts_worker(kafka, tmp_path, "alerts-am").start()
+def wait_ready(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready in {timeout}s")
+
+
+@contextmanager
+def alertmanager(tmp_path: Path, worker: WorkerProcess) -> Iterator[int]:
+    """A real Alertmanager whose one receiver is the worker's webhook; yields its port."""
+    assert ALERTMANAGER is not None
     port = free_port()
     config = tmp_path / "alertmanager.yml"
     config.write_text(
@@ -198,7 +216,6 @@ receivers:
             credentials: {TOKEN}
 """
     )
-    assert ALERTMANAGER is not None
     log = (tmp_path / "alertmanager.log").open("wb")
     manager = subprocess.Popen(
         [
@@ -211,27 +228,32 @@ receivers:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    api = f"http://127.0.0.1:{port}/api/v2/alerts"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
-        started = time.time()
-        alert = {
-            "labels": {"alertname": "HighErrorRate", "job": "checkout", "severity": "critical"},
-            "annotations": {"summary": "5% of checkout requests fail"},
-            "startsAt": iso(started),
-            "generatorURL": "http://prometheus:9090/graph",
-        }
-        assert post(api, orjson.dumps([alert]), token=None)[0] == 200
-        time.sleep(8)
-        ended = {**alert, "endsAt": iso(time.time())}
-        assert post(api, orjson.dumps([ended]), token=None)[0] == 200
-        snaps = incidents(worker, resolved_with("alert:HighErrorRate"))
+        wait_ready(f"http://127.0.0.1:{port}/-/ready")
+        yield port
+    finally:
+        manager.terminate()
+        manager.wait(timeout=10)
+
+
+@pytest.mark.skipif(ALERTMANAGER is None, reason="Alertmanager is not installed")
+def test_a_real_alertmanager_pages_the_worker(kafka: BrokerHandle, tmp_path: Path) -> None:
+    worker = alerts_worker(kafka, tmp_path, "alerts-am").start()
+    try:
+        with alertmanager(tmp_path, worker) as port:
+            api = f"http://127.0.0.1:{port}/api/v2/alerts"
+            started = time.time()
+            alert = {
+                "labels": {"alertname": "HighErrorRate", "job": "checkout", "severity": "critical"},
+                "annotations": {"summary": "5% of checkout requests fail"},
+                "startsAt": iso(started),
+                "generatorURL": "http://prometheus:9090/graph",
+            }
+            assert post(api, orjson.dumps([alert]), token=None)[0] == 200
+            time.sleep(8)
+            ended = {**alert, "endsAt": iso(time.time())}
+            assert post(api, orjson.dumps([ended]), token=None)[0] == 200
+            snaps = incidents(worker, resolved_with("alert:HighErrorRate"))
         log_tail = (tmp_path / "alertmanager.log").read_text()[-2000:]
         assert snaps, log_tail + worker.log_text()[-2000:]
         assert {s["id"] for s in snaps} == {snaps[0]["id"]}
@@ -241,6 +263,99 @@ receivers:
         assert "alert HighErrorRate firing (critical, alertmanager)" in first["timeline"][0]["text"]
         assert last["state"] == "resolved"
     finally:
-        manager.terminate()
-        manager.wait(timeout=10)
+        worker.stop()
+
+
+class Exporter:
+    """A tiny Prometheus exporter: ``checkout_error_ratio``, 0.01 until :attr:`failing`."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                ratio = 0.2 if exporter.failing else 0.01
+                body = f"# TYPE checkout_error_ratio gauge\ncheckout_error_ratio {ratio}\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.mark.skipif(
+    ALERTMANAGER is None or PROMETHEUS is None, reason="Prometheus or Alertmanager missing"
+)
+def test_a_prometheus_rule_fires_through_alertmanager_into_an_incident(
+    kafka: BrokerHandle, tmp_path: Path
+) -> None:
+    worker = alerts_worker(kafka, tmp_path, "alerts-prom").start()
+    exporter = Exporter()
+    prometheus: subprocess.Popen[bytes] | None = None
+    try:
+        with alertmanager(tmp_path, worker) as am_port:
+            (tmp_path / "rules.yml").write_text(
+                """
+groups:
+  - name: checkout
+    interval: 1s
+    rules:
+      - alert: HighErrorRate
+        expr: checkout_error_ratio > 0.05
+        labels: {severity: page}
+        annotations: {summary: "checkout fails {{ $value }} of its requests"}
+"""
+            )
+            prom_port = free_port()
+            (tmp_path / "prometheus.yml").write_text(
+                f"""
+global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+rule_files: [{tmp_path / "rules.yml"}]
+alerting:
+  alertmanagers:
+    - static_configs: [{{targets: ["127.0.0.1:{am_port}"]}}]
+scrape_configs:
+  - job_name: checkout
+    static_configs: [{{targets: ["127.0.0.1:{exporter.port}"]}}]
+"""
+            )
+            assert PROMETHEUS is not None
+            prometheus = subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                stdout=(tmp_path / "prometheus.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            wait_ready(f"http://127.0.0.1:{prom_port}/-/ready")
+            time.sleep(3)  # a few healthy scrapes first
+            exporter.failing = True
+            opened = incidents(worker, lambda rs: len(rs) > 0)
+            assert opened, (tmp_path / "prometheus.log").read_text()[-2000:]
+            time.sleep(6)
+            exporter.failing = False  # the rule stops firing: Prometheus resolves the alert
+            snaps = incidents(worker, resolved_with("alert:HighErrorRate"))
+        first = snaps[0]
+        assert first["services"] == ["checkout"] and first["severity"] == "critical"
+        assert "checkout fails 0.2 of its requests" in first["timeline"][0]["text"]
+        assert snaps[-1]["state"] == "resolved"
+        assert {s["id"] for s in snaps} == {first["id"]}
+    finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(timeout=10)
+        exporter.close()
         worker.stop()
