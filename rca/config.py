@@ -82,6 +82,10 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
         See ``learn_cooccurrence``.
     max_open_incidents
         Bound on tracked open incidents; beyond it the oldest is resolved first.
+    max_signals
+        Signals (fingerprints) an incident lists at most; the records of further signals
+        still join it (and count in ``anomaly_count``) but are not listed, ranked or kept.
+        An alert storm of thousands of signals stays one incident of bounded size.
     max_resolved_kept
         Resolved incidents kept in memory for reopening and operations.
     confirm_samples
@@ -120,6 +124,7 @@ class CorrelationConfig(BaseModel, frozen=True, extra="forbid"):
     min_support: int = Field(default=5, ge=1)
     min_cooccurrence: float = Field(default=0.2, ge=0, le=1)
     max_open_incidents: int = Field(default=1000, ge=1)
+    max_signals: int = Field(default=200, ge=1)
     max_resolved_kept: int = Field(default=1000, ge=0)
     critical_z: float = Field(default=20.0, gt=0)
     critical_services: int = Field(default=3, ge=1)

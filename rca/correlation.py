@@ -74,6 +74,8 @@ class TrackedIncident:
     last_rank_at: float = float("-inf")
     held_at: float = float("-inf")
     """Latest time one of its series was seen off its baseline (holds it open)."""
+    unlisted: int = 0
+    """Records of signals beyond the incident's ``max_signals``: counted, not kept."""
     interval: float = 0.0
     """Sampling interval of its slowest metric series (0 if unknown)."""
 
@@ -94,8 +96,9 @@ class TrackedIncident:
             for r in self.refs.values()
         )
 
-    def fold(self, anomaly: Anomaly) -> bool:
-        """Add an anomaly record; False if this exact record was already folded in."""
+    def fold(self, anomaly: Anomaly, max_signals: int | None = None) -> bool:
+        """Add an anomaly record; False if this exact record was already folded in. A new
+        signal beyond ``max_signals`` is only counted (:attr:`unlisted`)."""
         z = anomaly_z(anomaly)
         phase = anomaly.details.get("phase", "") if anomaly.details else ""
         token = f"{anomaly.anomaly_id}/{phase}/{z}"
@@ -105,6 +108,10 @@ class TrackedIncident:
             self.seen.add(token)
         fp = anomaly.fingerprint
         ref = self.refs.get(fp)
+        if ref is None and max_signals is not None and len(self.refs) >= max_signals:
+            self.unlisted += 1
+            self.last_anomaly_at = max(self.last_anomaly_at, anomaly.timestamp)
+            return True
         if ref is None:
             self.refs[fp] = AnomalyRef(
                 fingerprint=fp,
@@ -148,6 +155,7 @@ class TrackedIncident:
             "evidence": None if self.evidence is None else self.evidence.to_dict(),
             "last_rank_at": None if self.last_rank_at == float("-inf") else self.last_rank_at,
             "held_at": None if self.held_at == float("-inf") else self.held_at,
+            "unlisted": self.unlisted,
             "interval": self.interval,
         }
 
@@ -170,6 +178,7 @@ class TrackedIncident:
             last_rank_at=float("-inf") if last_rank is None else float(last_rank),
             held_at=float("-inf") if held is None else float(held),
             interval=float(data.get("interval", 0.0)),
+            unlisted=int(data.get("unlisted", 0)),
         )
 
 

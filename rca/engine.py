@@ -388,7 +388,10 @@ class IncidentEngine:
         return tracked
 
     def _fold(self, tracked: TrackedIncident, anomaly: Anomaly) -> Outcome:
+        unlisted = tracked.unlisted
         if not self._fold_into(tracked, anomaly):
+            return Outcome()
+        if tracked.unlisted > unlisted:  # past max_signals: counted in the next snapshot
             return Outcome()
         phase = anomaly.details.get("phase") if anomaly.details else None
         kind = TimelineKind.ESCALATED if phase == "escalation" else TimelineKind.ANOMALY
@@ -446,7 +449,7 @@ class IncidentEngine:
 
     def _fold_into(self, tracked: TrackedIncident, anomaly: Anomaly) -> bool:
         """Fold an anomaly into an incident, which takes on its series' interval."""
-        if not tracked.fold(anomaly):
+        if not tracked.fold(anomaly, self.config.correlation.max_signals):
             return False
         tracked.interval = max(tracked.interval, self._interval(anomaly))
         return True
@@ -714,7 +717,7 @@ class IncidentEngine:
             services=tuple(sorted(tracked.services)),
             updated_at=max(old.updated_at, at),
             anomalies=tuple(refs),
-            anomaly_count=sum(r.count for r in refs),
+            anomaly_count=sum(r.count for r in refs) + tracked.unlisted,
             root_causes=root_causes,
             predicted=predicted,
             time_left=time_left,

@@ -221,9 +221,6 @@ class RootCauseRanker:
             logs = (sig.log_score / top_log) if sig and sig.log_signals else 0.0
             if sig and sig.log_signals:
                 item.notes.append(f"{sig.log_signals} anomalous log signal(s)")
-            for signal, since in sig.alerts[:2] if sig else ():
-                name = signal.removeprefix("alert:")
-                item.notes.append(f"alert {name} firing since {_clock(since)}")
             if onset == 1.0:
                 item.notes.append("first to move")
             score = (
@@ -234,6 +231,11 @@ class RootCauseRanker:
             ) / (total_w or 1.0)
             results.append((score, item))
         results.sort(key=lambda r: (-r[0], -r[1].magnitude, r[1].service))
+        for _, item in results[: cfg.top_k]:  # only the candidates shown are explained
+            sig = signals.get(item.service)
+            for signal, since in sig.alerts[:2] if sig else ():
+                name = signal.removeprefix("alert:")
+                item.notes.append(f"alert {name} firing since {_clock(since)}")
         return tuple(
             RootCauseCandidate(
                 service=item.service,
@@ -283,8 +285,8 @@ class RootCauseRanker:
         return _Scored(service, "", 0.0, is_deviation=False)
 
     def _onset_ranks(self, signals: Mapping[str, ServiceSignals]) -> dict[str, float]:
-        order = sorted({sig.onset for sig in signals.values()})
-        return {svc: 1.0 / (1 + order.index(sig.onset)) for svc, sig in signals.items()}
+        order = {onset: i for i, onset in enumerate(sorted({s.onset for s in signals.values()}))}
+        return {svc: 1.0 / (1 + order[sig.onset]) for svc, sig in signals.items()}
 
     def _topology_term(self, item: _Scored, anomalous: set[str]) -> float:
         topo = self.topology

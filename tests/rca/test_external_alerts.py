@@ -87,3 +87,28 @@ def test_a_warning_alert_alone_is_a_warning_incident() -> None:
     engine = IncidentEngine()
     out = feed(engine, alert("firing", sev="warning"), T0)
     assert out[-1].severity is Severity.WARNING
+
+
+def test_an_alert_storm_is_one_incident_of_bounded_size() -> None:
+    engine = IncidentEngine()
+    published: list[Incident] = []
+    for i in range(1000):  # 1,000 alerts of 100 services in a second, no topology
+        event = AlertEvent(
+            f"Alert{i}",
+            f"svc-{i % 100}",
+            "firing",
+            "warning",
+            T0 + i / 1000,
+            None,
+            (("alertname", f"Alert{i}"), ("job", f"svc-{i % 100}")),
+            "",
+            "",
+            "alertmanager",
+        )
+        published += engine.on_anomaly(alert_anomaly(event, received_at=T0 + 1)).incidents
+    assert len({i.id for i in published}) == 1
+    limit = engine.config.correlation.max_signals
+    assert len(published) <= limit  # no snapshot for a signal past the limit
+    engine_tick = engine.tick(T0 + 2).incidents
+    last = (engine_tick or published)[-1]
+    assert len(last.anomalies) == limit
