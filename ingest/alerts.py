@@ -130,6 +130,12 @@ def decode_alert_message(
     else:
         if not isinstance(parsed, dict):
             raise DecodeError(Reason.WRONG_TYPE, f"a {kind} webhook body must be a JSON object")
+        version = parsed.get("version")
+        if kind == "alertmanager" and version is not None and str(version) != "4":
+            raise DecodeError(
+                Reason.INVALID_VALUE,
+                f"Alertmanager webhook payload version {version!r}; version '4' is read",
+            )
         items = parsed.get("alerts")
         if not isinstance(items, list):
             raise DecodeError(Reason.MISSING_FIELD, f"a {kind} body needs 'alerts', a list")

@@ -96,12 +96,23 @@ def test_service_from_opentelemetry_labels_first() -> None:
         (orjson.dumps({"receiver": "x", "alerts": []}), Reason.EMPTY),
         (orjson.dumps({"version": "4", "alerts": "nope"}), Reason.MISSING_FIELD),
         (b"x" * 70000, Reason.OVERSIZED),
+        (orjson.dumps({"version": "3", "alerts": [AM_ALERT]}), Reason.INVALID_VALUE),
     ],
 )
 def test_a_bad_message_is_refused_with_its_reason(payload: bytes, reason: Reason) -> None:
     with pytest.raises(DecodeError) as info:
         decode(payload, source="alertmanager" if payload.startswith(b"{") else None)
     assert info.value.reason is reason
+
+
+def test_a_start_in_the_future_is_taken_as_the_time_of_receipt() -> None:
+    from ingest.alerts import alert_anomaly
+
+    body = {
+        "alerts": [{"status": "firing", "labels": {"alertname": "Skewed"}, "startsAt": NOW + 3600}]
+    }
+    (alert,) = decode(body).events
+    assert alert_anomaly(alert).timestamp == NOW
 
 
 def test_a_bad_alert_of_a_webhook_is_reported_and_the_rest_kept() -> None:
