@@ -239,7 +239,13 @@ class IncidentEngine:
         return self._recheck_silences(at)
 
     def silence_incident(
-        self, incident_id: str, *, until: float, user: str, at: float | None = None
+        self,
+        incident_id: str,
+        *,
+        until: float,
+        user: str,
+        at: float | None = None,
+        comment: str = "",
     ) -> Outcome:
         """Silence an incident's services until ``until`` (a silence is created for them)."""
         at = self._at(at)
@@ -253,7 +259,7 @@ class IncidentEngine:
                 starts_at=at,
                 ends_at=until,
                 created_by=user,
-                comment=f"silenced from incident {incident_id}",
+                comment=comment or f"silenced from incident {incident_id}",
             )
         )
         return self._recheck_silences(at)
@@ -263,6 +269,14 @@ class IncidentEngine:
         tracked = self._get(incident_id)
         tracked.incident = operations.acknowledge(tracked.incident, user=user, at=self._at(at))
         return Outcome(incidents=(tracked.incident,))
+
+    def resolve(self, incident_id: str, user: str, *, at: float | None = None) -> Outcome:
+        """Resolve an open incident by hand (a person says it is over); pending approvals
+        are cancelled as on a quiet resolution. A resolved incident is left as it is."""
+        tracked = self._get(incident_id)
+        if not tracked.incident.is_open:
+            return Outcome()
+        return self._resolve(tracked, self._at(at), f"resolved by {user}")
 
     def approve(self, action_id: str, user: str, *, at: float | None = None) -> Outcome:
         """Approve a pending action; it is dispatched if the guardrails allow."""

@@ -262,3 +262,16 @@ def load_silences(path: str | Path) -> list[Silence]:
             raise ConfigError(source, f"silence '{silence.id}'", "duplicate id")
         seen.add(silence.id)
     return silences
+
+
+def silence_of(data: dict[str, Any]) -> Silence:
+    """The silence a ``silence`` command carries (its fields beside ``type`` and ``user``).
+
+    >>> silence_of({"type": "silence", "id": "s1", "matchers": ["service=carts"],
+    ...             "starts_at": 0, "ends_at": 60, "user": "ana"}).created_by
+    'ana'
+    """
+    fields = {k: v for k, v in data.items() if k not in ("type", "user")}
+    if "user" in data and not fields.get("created_by"):
+        fields["created_by"] = str(data["user"])
+    return parse_silence(fields, source="control topic", index=0)

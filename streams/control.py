@@ -16,7 +16,7 @@ from notify.slack.interactions import Acknowledge, Approve, Reject
 from notify.slack.interactions import Command as SlackCommand
 from rca.engine import IncidentEngine, Outcome
 from rca.exceptions import RcaError
-from rca.silences import parse_silence
+from rca.silences import silence_of
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def apply_command(engine: IncidentEngine, payload: bytes, *, now: float | None) 
         kind = data.get("type")
         user = str(data.get("user") or "unknown")
         if kind == "silence":
-            return engine.add_silence(parse_silence(data, source="control topic", index=0), at=now)
+            return engine.add_silence(silence_of(data), at=now)
         if kind == "expire_silence":
             return engine.expire_silence(str(data["id"]), at=now)
         if kind == "acknowledge":
@@ -68,7 +68,15 @@ def apply_command(engine: IncidentEngine, payload: bytes, *, now: float | None) 
         if kind == "silence_incident":
             at = now if now is not None else engine.now
             until = at + float(data.get("duration_s", 3600))
-            return engine.silence_incident(str(data["incident_id"]), until=until, user=user, at=now)
+            return engine.silence_incident(
+                str(data["incident_id"]),
+                until=until,
+                user=user,
+                at=now,
+                comment=str(data.get("comment") or ""),
+            )
+        if kind == "resolve":
+            return engine.resolve(str(data["incident_id"]), user, at=now)
         if kind == "approve":
             return engine.approve(str(data["action_id"]), user, at=now)
         if kind == "reject":
