@@ -1,0 +1,1 @@
+"""The incident console: an HTTP API and web UI built from the service's own topics."""
