@@ -101,6 +101,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(_settings(args))
 
 
+def _cmd_console(args: argparse.Namespace) -> int:
+    from console.main import run_console
+
+    return run_console(_settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiops", description="aiops-stream: event-driven AIOps over Kafka"
@@ -128,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run the stream processing worker")
     worker.set_defaults(func=_cmd_worker)
+
+    console_cmd = sub.add_parser(
+        "console", help="run the incident console (web UI and HTTP API) over the topics"
+    )
+    console_cmd.set_defaults(func=_cmd_console)
 
     from streams.tools import register_tools
 

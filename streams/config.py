@@ -112,6 +112,26 @@ class WorkerSettings(_Section):
     """Largest body the web port takes (an Alertmanager group of thousands of alerts)."""
 
 
+class ConsoleSettings(_Section):
+    """The incident console (``aiops console``): web UI and HTTP API over the topics."""
+
+    host: str = "127.0.0.1"
+    """Address to bind; the console listens on this machine only unless told otherwise."""
+    port: int = Field(default=6067, ge=1, le=65535)
+    tokens: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+    """Bearer tokens by name (``{ci-bot: "..."}``); the name is who the timeline says acted."""
+    users: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+    """Passwords by user name, for the sign-in page and basic auth."""
+    read_without_login: bool = False
+    """Let anyone who reaches the port read incidents (changes still need credentials)."""
+    open_access: bool = False
+    """No credentials at all, every request acts as ``anonymous`` (a local demo only)."""
+    session_hours: float = Field(default=12.0, gt=0, le=720)
+    max_versions: int = Field(default=200, ge=1, le=100_000)
+    """Snapshot versions kept per incident for its history page."""
+    max_incidents: int = Field(default=100_000, ge=100)
+
+
 class LocalKafkaSettings(_Section):
     """The broker that ``aiops kafka up`` fetches from Maven Central and runs."""
 
@@ -161,6 +181,7 @@ class Settings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     worker: WorkerSettings = WorkerSettings()
+    console: ConsoleSettings = ConsoleSettings()
     local_kafka: LocalKafkaSettings = LocalKafkaSettings()
     ingest: IngestSettings = IngestSettings()
     detection: DetectionSettings = DetectionSettings()
