@@ -175,6 +175,11 @@ class SeriesWindow:
         t, v = ring.points()
         return SeriesPoints(times=t, values=v, mark=self._marks.get(fingerprint))
 
+    def marked(self) -> list[str]:
+        """Fingerprints of the series that keep a long history (an anomaly within
+        ``retain_s``), least recently marked first."""
+        return list(self._long)
+
     def __contains__(self, fingerprint: object) -> bool:
         ring = self._rings.get(str(fingerprint))
         return ring is not None and ring.count > 1
@@ -249,3 +254,27 @@ def render_chart(
     out = io.BytesIO()
     fig.savefig(out, format="png")
     return out.getvalue()
+
+
+def series_record(fingerprint: str, series: SeriesPoints) -> dict[str, object]:
+    """A series' points and latest mark as a JSON-ready record (the ``series`` topic's
+    value, from which consoles draw the same chart as :func:`render_chart`).
+
+    >>> w = SeriesWindow(ChartConfig(lookback_points=3))
+    >>> w.observe(MetricEvent(60.0, "api", "latency", 0.25))
+    >>> fp = metric_fingerprint(MetricEvent(0.0, "api", "latency", 0.0))
+    >>> record = series_record(fp, w.points(fp))
+    >>> record["t"], record["v"], record["onset"]
+    ([60.0], [0.25], None)
+    """
+    mark = series.mark
+    return {
+        "fingerprint": fingerprint,
+        "label": mark.label if mark else "",
+        "onset": mark.onset if mark else None,
+        "band": list(mark.band) if mark and mark.band else None,
+        "expected": mark.expected if mark else None,
+        "t": series.times.tolist(),
+        # the ring keeps float32: its shortest repr, not float64 noise
+        "v": [float(str(x)) for x in series.values.astype(np.float32)],
+    }

@@ -157,6 +157,7 @@ class FaustPublisher:
         self.incidents_topic = raw_topic(app, t.incidents)
         self.actions_topic = raw_topic(app, t.actions)
         self.control_topic = raw_topic(app, t.control)
+        self.series_topic = raw_topic(app, t.series)
         self.correlate_topic = raw_topic(app, correlation_topic(settings))
         self.alerts_topic = raw_topic(app, t.alerts)
 
@@ -172,6 +173,7 @@ class FaustPublisher:
             "incidents": self.incidents_topic,
             "actions": self.actions_topic,
             "control": self.control_topic,
+            "series": self.series_topic,
             "correlate": self.correlate_topic,
         }[topic]
         self._pending.append(await target.send(key=key, value=value))

@@ -77,6 +77,8 @@ class TopicSettings(_Section):
     actions: str = "aiops.actions"
     deadletter: str = "aiops.deadletter"
     control: str = "aiops.control"
+    series: str = "aiops.series"
+    """Recent points of each series with a recent anomaly (compacted), for consoles' charts."""
     partitions: int = Field(default=4, ge=1, le=1024)
     correlation_partitions: int = Field(default=1, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=10)
@@ -91,6 +93,7 @@ class TopicSettings(_Section):
             self.actions,
             self.deadletter,
             self.control,
+            self.series,
         ]
 
 
@@ -110,6 +113,9 @@ class WorkerSettings(_Section):
     """Bearer token the web port's API (``/api/...``) requires; none: the API is open."""
     max_request_bytes: int = Field(default=16 * 1_048_576, ge=1024)
     """Largest body the web port takes (an Alertmanager group of thousands of alerts)."""
+    series_interval_s: float = Field(default=10.0, ge=0.5)
+    """How often (wall time) the recent points of series with a recent anomaly are published
+    to the series topic, each only when it has new points."""
 
 
 class ConsoleSettings(_Section):

@@ -31,7 +31,7 @@ from ingest.exceptions import DecodeError
 from ingest.formats.cumulative import CumulativeState
 from ingest.logs import decode_log_message
 from ingest.metrics import decode_metric_message
-from notify.chart import SeriesWindow
+from notify.chart import SeriesWindow, series_record
 from rca.engine import IncidentEngine, Outcome
 from rca.exceptions import StateError as EngineStateError
 from rca.remediation import load_remediation_rules
@@ -157,7 +157,9 @@ class Pipeline:
         self._rejected_seen = 0
         self.accepted: dict[str, int] = {}
         self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input
-        self.window = SeriesWindow(settings.slack.chart)  # recent points for Slack charts
+        self.window = SeriesWindow(settings.slack.chart)  # recent points for charts
+        self._series_sent: dict[str, float] = {}  # fingerprint -> its latest point published
+        self._series_due = time.monotonic()
 
     def health(self) -> dict[str, Any]:
         return {
@@ -502,8 +504,30 @@ class Pipeline:
         if stats.rejected_by_cap > self._rejected_seen:
             SERIES_REJECTED.inc(stats.rejected_by_cap - self._rejected_seen)
             self._rejected_seen = stats.rejected_by_cap
+        await self._publish_series()
         self._maybe_checkpoint()
         await self.publisher.flush()
+
+    async def _publish_series(self) -> None:
+        """Every ``series_interval_s``, the points of each series with a recent anomaly that
+        gained points since it was last published, keyed by its fingerprint: consoles draw
+        from them the chart that the Slack thread gets."""
+        wall = time.monotonic()
+        if wall < self._series_due:
+            return
+        self._series_due = wall + self.settings.worker.series_interval_s
+        marked = self.window.marked()
+        sent = self._series_sent
+        for fingerprint in marked:
+            series = self.window.points(fingerprint)
+            if series is None or sent.get(fingerprint) == series.times[-1]:
+                continue
+            sent[fingerprint] = float(series.times[-1])
+            value = orjson.dumps(series_record(fingerprint, series))
+            await self.publisher.publish("series", fingerprint.encode(), value)
+        if len(sent) > 2 * len(marked):
+            keep = set(marked)
+            self._series_sent = {fp: t for fp, t in sent.items() if fp in keep}
 
     async def _advance_engine(self, now: float, partition: int) -> None:
         """Bring the engine to ``now`` in event-time steps, feeding the raw samples of each

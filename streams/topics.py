@@ -31,6 +31,7 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> l
         configs = {
             topics.deadletter: {"max.message.bytes": str(8 * 1_048_576)},
             topics.incidents: {"cleanup.policy": "compact,delete"},
+            topics.series: {"cleanup.policy": "compact,delete", "retention.ms": str(86_400_000)},
         }
         new = [
             NewTopic(

@@ -38,6 +38,7 @@ TOPIC_ROLES = (
     "actions",
     "deadletter",
     "control",
+    "series",
 )
 
 
