@@ -1,9 +1,9 @@
 """The console's Kafka side: read the service's topics into the view, publish commands.
 
 The consumer joins no group: every console reads every partition of ``aiops.incidents``,
-``aiops.actions``, ``aiops.anomalies`` and ``aiops.control`` from the beginning, so any
-number of consoles show the same thing and a restarted one rebuilds its view. It is ready
-once it has read up to the end offsets it found at start-up.
+``aiops.actions``, ``aiops.anomalies``, ``aiops.series`` and ``aiops.control`` from the
+beginning, so any number of consoles show the same thing and a restarted one rebuilds its
+view. It is ready once it has read up to the end offsets it found at start-up.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from console.commands import Command
 from console.view import ConsoleView, ViewError
@@ -33,6 +34,7 @@ class KafkaFeed:
         t = settings.topics
         self._topics = {t.incidents: "incidents", t.actions: "actions", t.anomalies: "anomalies"}
         self._topics[t.control] = "control"
+        self._topics[t.series] = "series"
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._ends: dict[TopicPartition, int] = {}
@@ -57,10 +59,13 @@ class KafkaFeed:
         )
         await consumer.start()
         self._consumer = consumer
-        partitions: list[TopicPartition] = []
-        for topic in self._topics:
-            found = await _partitions(consumer, topic)
-            partitions.extend(TopicPartition(topic, p) for p in found)
+        admin = AIOKafkaAdminClient(**options)
+        await admin.start()
+        try:
+            found = await _partitions(admin, list(self._topics))
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps)]
         consumer.assign(partitions)
         if partitions:
             await consumer.seek_to_beginning(*partitions)
@@ -103,6 +108,8 @@ class KafkaFeed:
         try:
             if kind == "incidents":
                 self.view.apply_incident(value, key)
+            elif kind == "series":
+                self.view.apply_series(value, key)
             elif value is None:
                 return
             elif kind == "actions":
@@ -125,15 +132,20 @@ class KafkaFeed:
         )
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    """The topic's partitions (waiting a little for metadata); none if it does not exist."""
+async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, set[int]]:
+    """Each topic's partitions, waiting a little for topics just created; a topic that does
+    not appear is left out (and logged)."""
+    found: dict[str, set[int]] = {}
     deadline = time.monotonic() + 10.0
     while True:
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return set(found)
+        for item in await admin.describe_topics([t for t in topics if t not in found]):
+            parts = {int(p["partition"]) for p in item.get("partitions", [])}
+            if item.get("error_code", 0) == 0 and parts:
+                found[str(item["topic"])] = parts
+        missing = [t for t in topics if t not in found]
+        if not missing:
+            return found
         if time.monotonic() > deadline:
-            log.warning("console: topic %s not found", topic)
-            return set()
-        await consumer.topics()  # a metadata request
+            log.warning("console: topics not found: %s", ", ".join(missing))
+            return found
         await asyncio.sleep(0.2)
