@@ -48,6 +48,7 @@ def build(settings: Settings) -> tuple[ConsoleView, KafkaFeed, Console]:
         read_without_login=cfg.read_without_login,
         open_access=cfg.open_access,
         ready=lambda: feed.ready,
+        chart_config=settings.slack.chart,
     )
     return view, feed, console
 

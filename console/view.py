@@ -2,7 +2,8 @@
 
 The console never decides anything about an incident: it reads the compacted
 ``aiops.incidents`` topic (every snapshot version), ``aiops.actions``, ``aiops.anomalies``
-(for the evidence of each signal: values, bands, log templates and examples) and
+(for the evidence of each signal: values, bands, log templates and examples),
+``aiops.series`` (recent points of the series with a recent anomaly, for charts) and
 ``aiops.control`` (for the silences operators created), and answers queries over them.
 Any number of console processes that read the same topics show the same thing, and a
 restarted one rebuilds its view by reading them again.
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from detectors.anomaly import Anomaly
@@ -89,6 +91,18 @@ def _order(incident: Incident) -> tuple[int, int, float, str]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesRecord:
+    """The recent points of one series, as the worker last published them."""
+
+    fingerprint: str
+    label: str
+    onset: float | None
+    band: tuple[float, float] | None
+    times: np.ndarray
+    values: np.ndarray
+
+
 class ConsoleView:
     """Incidents, their versions, actions, anomaly evidence and silences, as the topics say.
 
@@ -100,6 +114,8 @@ class ConsoleView:
         Incidents kept; beyond it, the resolved incidents updated longest ago go first.
     max_anomalies
         Anomaly records kept for evidence (the oldest go first).
+    max_series
+        Series windows kept for charts (the least recently updated go first).
     """
 
     def __init__(
@@ -108,6 +124,7 @@ class ConsoleView:
         max_versions: int = 200,
         max_incidents: int = 100_000,
         max_anomalies: int = 50_000,
+        max_series: int = 5_000,
         silences: Iterable[Silence] = (),
     ) -> None:
         self.max_versions = max_versions
@@ -117,6 +134,8 @@ class ConsoleView:
         self._actions: dict[str, RemediationAction] = {}
         self._anomalies: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._max_anomalies = max_anomalies
+        self._series: OrderedDict[str, SeriesRecord] = OrderedDict()
+        self._max_series = max_series
         self.silences = SilenceSet(silences)
         self.now = 0.0
         self._listeners: list[Callable[[Change], None]] = []
@@ -178,6 +197,39 @@ class ConsoleView:
         self._anomalies[fingerprint] = data
         while len(self._anomalies) > self._max_anomalies:
             self._anomalies.popitem(last=False)
+
+    def apply_series(self, value: bytes | None, key: bytes | None = None) -> None:
+        """Keep the latest points of a series (a record of the series topic)."""
+        if value is None:
+            if key is not None:
+                self._series.pop(key.decode(errors="replace"), None)
+            return
+        try:
+            data = orjson.loads(value)
+            record = SeriesRecord(
+                fingerprint=str(data["fingerprint"]),
+                label=str(data.get("label") or ""),
+                onset=None if data.get("onset") is None else float(data["onset"]),
+                band=None
+                if not data.get("band")
+                else (float(data["band"][0]), float(data["band"][1])),
+                times=np.asarray(data["t"], dtype=np.float64),
+                values=np.asarray(data["v"], dtype=np.float64),
+            )
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            self.skipped += 1
+            raise ViewError(f"not a series record: {exc}") from exc
+        if len(record.times) == 0 or len(record.times) != len(record.values):
+            self.skipped += 1
+            raise ViewError("not a series record: no points, or times and values differ")
+        self._series.pop(record.fingerprint, None)
+        self._series[record.fingerprint] = record
+        while len(self._series) > self._max_series:
+            self._series.popitem(last=False)
+
+    def series(self, fingerprint: str) -> SeriesRecord | None:
+        """The latest points of a series with a recent anomaly, if the view has them."""
+        return self._series.get(fingerprint)
 
     def apply_control(self, value: bytes, at: float) -> None:
         """Follow the silences created and expired on the control topic, as the engine does;

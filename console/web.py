@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -25,6 +26,8 @@ from console import commands
 from console.auth import SESSION_COOKIE, Authenticator
 from console.commands import Command, RequestError
 from console.view import Change, ConsoleView, summary
+from notify.chart import render_chart
+from notify.config import ChartConfig
 from rca.model import Incident
 from rca.silences import Matcher
 
@@ -32,6 +35,7 @@ MAX_BODY_BYTES = 64 * 1024
 _PACKAGE = Path(str(resources.files("console")))
 _STATES = {"open", "resolved"}
 USER = web.RequestKey("user", str)
+CHART_CACHE = 256  # rendered charts kept, by series and its latest point
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,6 +105,7 @@ class Console:
         open_access: bool = False,
         ready: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
+        chart_config: ChartConfig | None = None,
     ) -> None:
         if not auth.configured and not open_access:
             raise ValueError("the console needs a token or a user (console.tokens / users)")
@@ -111,6 +116,7 @@ class Console:
         self.open_access = open_access
         self.ready = ready
         self.clock = clock
+        self.chart_config = chart_config or ChartConfig()
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_PACKAGE / "templates"),
             autoescape=True,
@@ -119,6 +125,7 @@ class Console:
         self.templates.filters["time"] = _time_text
         self.templates.filters["age"] = lambda t: _age_text(self.clock() - t)
         self._streams: set[asyncio.Queue[bytes | None]] = set()
+        self._charts: OrderedDict[tuple[str, float, int], bytes] = OrderedDict()
         self._unsubscribe = view.subscribe(self._on_change)
 
     # ------------------------------------------------------------------ app
@@ -150,6 +157,7 @@ class Console:
         r.add_get("/", self.page_list)
         r.add_get("/incidents/{id}", self.page_incident)
         r.add_get("/silences", self.page_silences)
+        r.add_get("/charts/{fingerprint}.png", self.chart)
         r.add_get("/fragments/incidents", self.fragment_list)
         r.add_get("/fragments/incidents/{id}", self.fragment_incident)
         r.add_get("/login", self.page_login)
@@ -434,6 +442,7 @@ class Console:
         return {
             "incident": incident,
             "evidence": evidence,
+            "charts": _candidate_charts(incident),
             "logs": logs,
             "versions": len(self.view.history(incident.id)),
         }
@@ -443,6 +452,33 @@ class Console:
 
     async def fragment_incident(self, request: web.Request) -> web.Response:
         return self._render(request, "_incident_body.html", **self._incident_context(request))
+
+    async def chart(self, request: web.Request) -> web.Response:
+        """The chart of a series around its onset with its normal band: the picture the
+        Slack thread gets, drawn from the points on the series topic."""
+        fingerprint = request.match_info["fingerprint"]
+        series = self.view.series(fingerprint)
+        if series is None:
+            raise RequestError(404, f"no points of series {fingerprint!r} (yet)")
+        key = (fingerprint, float(series.times[-1]), len(series.times))
+        png = self._charts.get(key)
+        if png is None:
+            png = await asyncio.to_thread(
+                render_chart,
+                series.times,
+                series.values,
+                onset=series.onset,
+                band=series.band,
+                title=series.label,
+                config=self.chart_config,
+            )
+            self._charts[key] = png
+            while len(self._charts) > CHART_CACHE:
+                self._charts.popitem(last=False)
+        self._charts.move_to_end(key)
+        return web.Response(
+            body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=5"}
+        )
 
     async def page_silences(self, request: web.Request) -> web.Response:
         at = self.view.now
@@ -498,3 +534,21 @@ def _number(query: Any, name: str, *, high: float | None = None) -> float | None
         limit = f" and at most {high:.0f}" if high is not None else ""
         raise RequestError(422, f"{name!r} must be 0 or more{limit}", field=name)
     return value
+
+
+def _candidate_charts(incident: Incident, top: int = 3) -> dict[int, str]:
+    """For each of the top root-cause candidates whose signal is a metric series, the
+    fingerprint of that series (its strongest one when several share the name)."""
+    charts: dict[int, str] = {}
+    for index, candidate in enumerate(incident.root_causes[:top]):
+        refs = [
+            ref
+            for ref in incident.anomalies
+            if ref.kind == "metric"
+            and ref.service == candidate.service
+            and ref.signal == candidate.signal
+        ]
+        if refs:
+            best = max(refs, key=lambda r: (r.peak_z or 0.0, r.peak_score))
+            charts[index] = best.fingerprint
+    return charts

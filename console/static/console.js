@@ -112,4 +112,19 @@ function live() {
   });
 }
 
+// A chart whose points have not reached the console yet: ask again in a few seconds.
+document.addEventListener("error", (event) => {
+  const img = event.target;
+  if (!(img instanceof HTMLImageElement) || !img.classList.contains("chart")) return;
+  img.classList.add("waiting");
+  const tries = Number(img.dataset.tries || 0);
+  if (tries >= 60) return;
+  img.dataset.tries = String(tries + 1);
+  const base = img.src.split("?")[0];
+  setTimeout(() => { img.src = base + "?try=" + (tries + 1); }, 5000);
+}, true);
+document.addEventListener("load", (event) => {
+  if (event.target instanceof HTMLImageElement) event.target.classList.remove("waiting");
+}, true);
+
 document.addEventListener("DOMContentLoaded", live);

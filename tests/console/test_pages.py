@@ -119,3 +119,47 @@ async def test_a_new_snapshot_reaches_an_open_event_stream(client: Client) -> No
         "carol",
     )
     response.close()
+
+
+async def test_the_top_candidate_gets_the_chart_of_its_series(client: Client) -> None:
+    c, _, view = client
+    incident = view.incidents(state="open").items[0]
+    (ref,) = [a for a in incident.anomalies if (a.service, a.signal) == ("carts-db", "cpu")]
+    chart_url = f"/charts/{ref.fingerprint}.png"
+    page = await (await c.get(f"/incidents/{incident.id}", headers=AUTH)).text()
+    assert f'<img class="chart" src="{chart_url}"' in page
+    missing = await c.get(chart_url, headers=AUTH)
+    assert missing.status == 404, "no points on the series topic yet"
+
+    times = [1400.0 + 10.0 * i for i in range(70)]
+    values = [0.3 + 0.01 * (i % 3) for i in range(60)] + [0.95] * 10
+    record = {
+        "fingerprint": ref.fingerprint,
+        "label": "carts-db cpu",
+        "onset": 2000.0,
+        "band": [0.28, 0.34],
+        "t": times,
+        "v": values,
+    }
+    view.apply_series(orjson.dumps(record), ref.fingerprint.encode())
+    png = await c.get(chart_url, headers=AUTH)
+    assert png.status == 200 and png.content_type == "image/png"
+    assert (await png.read())[:8] == b"\x89PNG\r\n\x1a\n"
+    anonymous = await c.get(chart_url, allow_redirects=False)
+    assert anonymous.status in (303, 401), "a chart needs a sign-in too"
+
+
+def test_a_bad_series_record_is_skipped_and_a_tombstone_forgets() -> None:
+    view = ConsoleView()
+    for bad in (b"{", b'{"fingerprint": "f", "t": [1, 2], "v": [1]}', b'{"t": []}'):
+        try:
+            view.apply_series(bad, b"f")
+        except ValueError:
+            pass
+        else:  # pragma: no cover - the assertion below says what went wrong
+            raise AssertionError(f"accepted {bad!r}")
+    assert view.series("f") is None and view.skipped == 3
+    view.apply_series(b'{"fingerprint": "f", "t": [1.0], "v": [2.0]}', b"f")
+    assert view.series("f") is not None
+    view.apply_series(None, b"f")
+    assert view.series("f") is None
