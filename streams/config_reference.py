@@ -29,7 +29,7 @@ def _rows(model: type[BaseModel], defaults: Any, prefix: str) -> Iterator[tuple[
             yield from _rows(annotation, value, key + ".")
             continue
         if annotation is not None and "SecretStr" in str(annotation):
-            shown = "(secret)" if value else "null"
+            shown = "(secret)" if value else ("{}" if isinstance(value, dict) else "null")
         else:
             shown = orjson.dumps(value).decode()
         yield key, _type_name(annotation), shown
@@ -48,9 +48,10 @@ def reference_markdown() -> str:
         "effect (secrets masked). A bad value stops start-up naming the file or variable, the key",
         "and the problem.",
         "",
-        "Sections: `kafka` (clients, TLS/SASL), `topics`, `worker`, `local_kafka` (the broker",
-        "`aiops kafka up` runs), `ingest` (formats and mapping, see ingest.md), `detection`",
-        "(detectors.md, logs.md, prediction.md), `incidents` (incidents.md), `slack` (slack.md).",
+        "Sections: `kafka` (clients, TLS/SASL), `topics`, `worker`, `console` (console.md),",
+        "`local_kafka` (the broker `aiops kafka up` runs), `ingest` (formats and mapping, see",
+        "ingest.md), `detection` (detectors.md, logs.md, prediction.md), `incidents`",
+        "(incidents.md), `slack` (slack.md).",
         "",
         "| key | type | default | environment |",
         "| --- | --- | --- | --- |",
