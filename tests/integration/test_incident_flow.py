@@ -12,19 +12,21 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.scenario import ROOT_CAUSE, config_dir, fault_window, generate
+from streams.scenario import ROOT_CAUSE, ScenarioShape, config_dir, fault_window, generate
 from tests.kafka_harness import BrokerHandle, WorkerProcess, consume_all, unique_prefix
 
 pytestmark = pytest.mark.kafka
 
 
-async def replay(bootstrap: str, topics: dict[str, str], start: float) -> int:
+async def replay(
+    bootstrap: str, topics: dict[str, str], start: float, shape: ScenarioShape | None = None
+) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10)
     await producer.start()
     sent = 0
     try:
         pending = []
-        for message in generate(start):
+        for message in generate(start, shape or ScenarioShape()):
             pending.append(
                 await producer.send(topics[message.topic], message.value, key=message.key)
             )
