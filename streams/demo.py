@@ -3,18 +3,23 @@
 The demo runs on topics of its own (``demo-<time>.*``) so it never mixes with other data,
 starts ``aiops worker`` as a child process, replays :mod:`streams.scenario` with a
 progress bar, and prints anomalies, incident snapshots and actions as they arrive, then
-the Slack message a responder would get.
+the Slack message a responder would get. The incident console runs beside the worker; in
+a terminal it stays up after the summary until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -197,36 +202,122 @@ def _summary(watcher: _Watcher, home: Path) -> None:
         console.print(Panel(rendered[-1].read_text(), title="the Slack message (rendered locally)"))
 
 
-def run_demo(settings: Settings, *, speed: float = 240.0, wait_s: float = 120.0) -> int:
-    """Run the whole demo; returns 0 when an incident with the right root cause resolved."""
+def _start_console(
+    env: dict[str, str], home: Path
+) -> tuple[subprocess.Popen[bytes], str, str] | None:
+    """``aiops console`` over the demo's topics, with a one-time password; None (and a
+    warning) if it does not come up: the demo goes on without it."""
+    port = _free_port()
+    password = secrets.token_urlsafe(9)
+    env = {**env, "AIOPS_CONSOLE__PORT": str(port), "AIOPS_CONSOLE__USERS": f"{{demo: {password}}}"}
+    log_path = home / "console.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "console"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "health", timeout=2):
+                return proc, url, password
+        except urllib.error.HTTPError:  # 503 while it reads the topics: it is up
+            return proc, url, password
+        except OSError:
+            time.sleep(0.3)
+    _stop(proc)
+    console.print(f"[yellow]demo[/] the console did not start; see {log_path}")
+    return None
+
+
+def _console_incidents(url: str, password: str, *, expect: int, timeout: float = 15) -> int:
+    """How many incidents the console's API lists (waiting a little for ``expect``)."""
+    auth = base64.b64encode(f"demo:{password}".encode()).decode()
+    request = urllib.request.Request(
+        url + "api/incidents", headers={"Authorization": f"Basic {auth}"}
+    )
+    deadline = time.monotonic() + timeout
+    total = 0
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                total = int(orjson.loads(response.read())["total"])
+        except (OSError, ValueError, KeyError):
+            pass
+        if total >= expect or time.monotonic() > deadline:
+            return total
+        time.sleep(0.5)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _keep_console_up(url: str) -> None:
+    console.print(f"[cyan]demo[/] the console stays up at {url}; press Ctrl-C to stop")
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    speed: float = 240.0,
+    wait_s: float = 120.0,
+    wait_for_user: bool | None = None,
+) -> int:
+    """Run the whole demo; returns 0 when an incident with the right root cause resolved.
+
+    The incident console runs beside the worker; with ``wait_for_user`` (by default: when
+    standard input is a terminal) it stays up after the summary until Ctrl-C."""
     run_id = time.strftime("%Y%m%d-%H%M%S")
     prefix = f"demo-{run_id}"
-    topics = {k: f"{prefix}.{k}" for k in ("metrics", "logs", *_KINDS, "control")}
+    topics = {k: f"{prefix}.{k}" for k in ("metrics", "logs", *_KINDS, "control", "series")}
     home = Path(settings.local_kafka.home).expanduser() / "demo" / run_id
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log_path = home / "worker.log"
     console.print(f"[cyan]demo[/] starting a worker (topics {prefix}.*, log {log_path})")
+    env = _worker_env(settings, topics, port, home)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
-            env=_worker_env(settings, topics, port, home),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    viewer = None
     try:
         _wait_healthy(proc, port, log_path, timeout=120)
         console.print(f"[cyan]demo[/] worker ready: http://127.0.0.1:{port}/metrics")
+        viewer = _start_console(env, home)
+        if viewer is not None:
+            console.print(
+                f"[cyan]demo[/] incident console: {viewer[1]} (sign in as demo, "
+                f"password {viewer[2]})"
+            )
         watcher = asyncio.run(_demo(settings, topics, speed, wait_s))
+        _summary(watcher, home)
+        if viewer is not None:
+            shown = _console_incidents(viewer[1], viewer[2], expect=len(watcher.incidents))
+            console.print(f"[cyan]demo[/] the console shows {shown} incident(s) at {viewer[1]}")
+            if wait_for_user if wait_for_user is not None else sys.stdin.isatty():
+                _keep_console_up(viewer[1])
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-    _summary(watcher, home)
+        if viewer is not None:
+            _stop(viewer[0])
+        _stop(proc)
     resolved = [s for s in watcher.incidents.values() if s.get("state") == "resolved"]
     ok = any((s.get("root_causes") or [{}])[0].get("service") == ROOT_CAUSE for s in resolved)
     return 0 if ok else 1

@@ -204,7 +204,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(load_settings(args.config, os.environ), speed=args.speed)
+    return run_demo(
+        load_settings(args.config, os.environ),
+        speed=args.speed,
+        wait_for_user=False if args.no_wait else None,
+    )
 
 
 def register_tools(sub: Any) -> None:
@@ -231,4 +235,9 @@ def register_tools(sub: Any) -> None:
 
     demo = sub.add_parser("demo", help="replay a sample fault scenario through a fresh worker")
     demo.add_argument("--speed", type=float, default=60.0, help="replay speed-up factor")
+    demo.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="exit after the summary even in a terminal (the console stops with the demo)",
+    )
     demo.set_defaults(func=_cmd_demo)

@@ -16,12 +16,14 @@ the fresh directory links to as ``.venv``.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +51,7 @@ RUN_HERE = {
     "ingest-graphite-kcat",
     "ingest-contract-kcat",
     "slack-preview",
+    "readme-console",
 }
 #: Lines not run, and why (each must still stand in its snippet).
 NOT_RUN = {
@@ -307,6 +310,30 @@ def test_the_readme_path_from_a_fresh_home_to_an_incident(user: UserShell):
 
     records = wait_for(printed, 240, "aiops tail incidents to print the sample's incident")
     assert any(r.startswith("opened") and " critical " in r for r in records), records[:5]
+
+    # the console, as the README starts it, lists that incident to the user it names
+    export, console_cmd = snippet("readme-console").commands()
+    name, _, value = export.split("#")[0].removeprefix("export ").strip().partition("=")
+    user.env[name] = value.strip("'")
+    user.env["AIOPS_CONSOLE__PORT"] = str(console_port := free_port())
+    user.start(console_cmd.split("#")[0].strip(), "console.log")
+    url = f"http://127.0.0.1:{console_port}/api/incidents"
+    basic = base64.b64encode(b"alice:a long password").decode()
+
+    def listed() -> list[dict[str, object]] | None:
+        request = urllib.request.Request(url, headers={"Authorization": f"Basic {basic}"})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as reply:
+                items: list[dict[str, object]] = orjson.loads(reply.read())["items"]
+        except OSError:
+            return None
+        return [i for i in items if "payments" in str(i.get("services"))] or None
+
+    found = wait_for(listed, 60, "the console to list the sample's incident")
+    assert found[0]["severity"] == "critical", found
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=2)
+    assert refused.value.code == 401, "the console lists nothing without credentials"
     *_, export, preview = snippet("slack-preview").commands()
     for command in snippet("slack-preview").commands()[:-1]:
         user.run(command)
@@ -334,6 +361,7 @@ def test_make_demo_from_a_fresh_home(kafka, tmp_path):  # type: ignore[no-untype
         ["bash", "-c", steps[0]],
         cwd=ROOT,
         env=env,
+        stdin=subprocess.DEVNULL,  # no terminal: the demo exits after its summary
         capture_output=True,
         text=True,
         timeout=900,
@@ -342,4 +370,7 @@ def test_make_demo_from_a_fresh_home(kafka, tmp_path):  # type: ignore[no-untype
     out = " ".join(result.stdout.split())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "root cause found: yes (injected fault: payments)" in out
+    assert re.search(r"incident console: http://127\.0\.0\.1:\d+/ \(sign in as demo", out), out
+    shown = re.search(r"the console shows (\d+) incident\(s\)", out)
+    assert shown and int(shown.group(1)) >= 1, out[-2000:]
     assert "the Slack message (rendered locally)" in out
