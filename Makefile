@@ -34,7 +34,7 @@ demo: kafka-up
 
 ## Every test, the Kafka ones included (they start the local broker when none is running).
 test: kafka-up
-	$(BIN)/pytest -q --doctest-modules detectors rca ingest streams tests
+	$(BIN)/pytest -q --doctest-modules detectors rca ingest streams notify console tests
 
 test-unit: install
 	$(BIN)/pytest -q -m "not kafka" tests
