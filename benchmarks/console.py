@@ -12,7 +12,8 @@ starts ``aiops console`` over it, and measures:
 1. **Build**: seconds from the console's start until ``/health`` says it has read the topics.
 2. **Pages**: ``--requests`` sequential requests each of the list page (``/``, open first, 50
    rows), the API's first page (``/api/incidents``) and one incident page, signed in with a
-   bearer token: p50, p99, max.
+   bearer token: p50, p99, max; then the list page again while new snapshots of an open
+   incident arrive, 20 a second.
 3. **Live**: ``--updates`` new versions of an open incident, produced one at a time while a
    page of that incident is open; from the produce to the page showing the new title: in
    headless Chromium when Debian's chromium and chromium-driver are installed (the page's
@@ -209,6 +210,28 @@ class Updater:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+def busy(url: str, updater: Updater, args: argparse.Namespace) -> list[float]:
+    """List page latency while new versions of an open incident arrive, 20 a second (each
+    one invalidates the list's order)."""
+    stop = threading.Event()
+    version = 1_000
+
+    def produce() -> None:
+        nonlocal version
+        while not stop.is_set():
+            version += 1
+            updater.send(version)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        return timed(url + "/", args.requests)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def live_in_browser(url: str, updater: Updater, updates: int) -> list[float]:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
@@ -229,7 +252,7 @@ def live_in_browser(url: str, updater: Updater, updates: int) -> list[float]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the page's live updates did not connect")
             time.sleep(0.05)
-        for version in range(2, updates + 2):
+        for version in range(10_000, updates + 10_000):
             title, sent = updater.send(version)
             deadline = time.monotonic() + 10
             while title not in driver.execute_script(HEADING):
@@ -250,7 +273,7 @@ def live_over_sse(url: str, updater: Updater, updates: int) -> list[float]:
     stream = urllib.request.urlopen(request, timeout=30)
     delays = []
     try:
-        for version in range(2, updates + 2):
+        for version in range(10_000, updates + 10_000):
             title, sent = updater.send(version)
             while True:
                 line = stream.readline()
@@ -292,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             some = incidents[len(incidents) // 2].id
             print(summary("incident page", timed(f"{url}/incidents/{some}", args.requests)))
             updater = Updater(args.bootstrap, topic, incidents[-5])
+            print(summary("list page / while 20 snapshots/s arrive", busy(url, updater, args)))
             browser = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
             if browser:
                 delays = live_in_browser(url, updater, args.updates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -16,6 +17,7 @@ from console.web import Console
 from rca.silences import load_silences
 from streams.config import Settings
 from streams.exceptions import StreamsError
+from streams.worker import GC_THRESHOLDS
 
 log = logging.getLogger(__name__)
 
@@ -86,5 +88,8 @@ def run_console(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.worker.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
+    # the view holds many long-lived snapshots: collect rarely, as the worker does (a full
+    # pass over 10,000 incidents stalled a request for 175 ms)
+    gc.set_threshold(*GC_THRESHOLDS)
     asyncio.run(serve(settings))
     return 0
