@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 
 import orjson
@@ -163,3 +164,17 @@ def test_a_bad_series_record_is_skipped_and_a_tombstone_forgets() -> None:
     assert view.series("f") is not None
     view.apply_series(None, b"f")
     assert view.series("f") is None
+
+
+async def test_a_predicted_incident_is_shown_as_such(client: Client) -> None:
+    c, _, view = client
+    current = view.incidents(state="open").items[0]
+    predicted = dataclasses.replace(
+        current, version=current.version + 1, predicted=True, time_left=1800.0
+    )
+    view.apply_incident(orjson.dumps(predicted.to_dict()))
+    listing = await (await c.get("/", headers=AUTH)).text()
+    row = listing[listing.index(f'data-id="{current.id}"') :].split("</tr>")[0]
+    assert 'class="badge predicted">predicted<' in row
+    page = await (await c.get(f"/incidents/{current.id}", headers=AUTH)).text()
+    assert 'class="badge predicted">predicted<' in page and "limit in 30 min" in page
