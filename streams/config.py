@@ -137,6 +137,13 @@ class ConsoleSettings(_Section):
     """Snapshot versions kept per incident for its history page."""
     max_incidents: int = Field(default=100_000, ge=100)
 
+    @field_validator("tokens", "users", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """An empty variable (``AIOPS_CONSOLE__USERS=``, as Compose passes an unset one)
+        means none."""
+        return {} if value is None or value == "" else value
+
 
 class LocalKafkaSettings(_Section):
     """The broker that ``aiops kafka up`` fetches from Maven Central and runs."""

@@ -64,3 +64,14 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("kafka: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(bad, env={})
+
+
+def test_console_credentials_from_the_environment_stay_secret() -> None:
+    settings = load_settings(
+        env={"AIOPS_CONSOLE__USERS": "{alice: 'wonder land'}", "AIOPS_CONSOLE__TOKENS": ""}
+    )
+    assert settings.console.users["alice"].get_secret_value() == "wonder land"
+    assert settings.console.tokens == {}, "an empty variable (Compose's unset) means none"
+    assert "wonder land" not in repr(settings) and "wonder land" not in str(settings.console)
+    with pytest.raises(ConfigError, match="AIOPS_CONSOLE__USERS"):
+        load_settings(env={"AIOPS_CONSOLE__USERS": "alice"})
