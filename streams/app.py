@@ -332,12 +332,14 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(raw_topic(app, correlation_topic(settings)), name="correlate")
     async def correlate_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await pipe.on_correlate_record(event.value or b"", event.message.partition)
+            message = event.message
+            await pipe.on_correlate_record(event.value or b"", message.partition, message.offset)
 
     @app.agent(raw_topic(app, t.control), name="control")
     async def control_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await pipe.on_control_record(event.value or b"", event.message.partition)
+            message = event.message
+            await pipe.on_control_record(event.value or b"", message.partition, message.offset)
 
     slack_messages = table("slack-messages", t.partitions)
     notifier = SlackNotifier(

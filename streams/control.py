@@ -15,7 +15,7 @@ import orjson
 from notify.slack.interactions import Acknowledge, Approve, Reject
 from notify.slack.interactions import Command as SlackCommand
 from rca.engine import IncidentEngine, Outcome
-from rca.exceptions import RcaError
+from rca.exceptions import ConfigError, RcaError
 from rca.silences import silence_of
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,42 @@ def slack_command(pressed: SlackCommand) -> bytes:
     )
 
 
+class InvalidCommand(ValueError):
+    """A control record the engine cannot apply; ``reason`` is its dead-letter reason
+    (``invalid_json``, ``unknown_command``, ``invalid_command`` or ``refused``)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 def apply_command(engine: IncidentEngine, payload: bytes, *, now: float | None) -> Outcome:
     """Apply one command to the engine; unreadable or invalid commands are logged, skipped."""
     try:
+        return apply_command_checked(engine, payload, now=now)
+    except InvalidCommand as exc:
+        log.warning("control command skipped: %s", exc)
+        return Outcome()
+
+
+def apply_command_checked(engine: IncidentEngine, payload: bytes, *, now: float | None) -> Outcome:
+    """Apply one command to the engine; raises :class:`InvalidCommand` saying why not.
+
+    >>> from rca.engine import IncidentEngine
+    >>> apply_command_checked(IncidentEngine(), b'{"type": "reboot"}', now=0.0)
+    Traceback (most recent call last):
+    ...
+    streams.control.InvalidCommand: unknown_command: unknown command type 'reboot'
+    """
+    try:
         data = orjson.loads(payload)
-        if not isinstance(data, dict):
-            raise ValueError("a command must be a JSON object")
-        kind = data.get("type")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidCommand("invalid_json", f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidCommand("invalid_command", "a command must be a JSON object")
+    kind = data.get("type")
+    try:
         user = str(data.get("user") or "unknown")
         if kind == "silence":
             return engine.add_silence(silence_of(data), at=now)
@@ -81,7 +110,12 @@ def apply_command(engine: IncidentEngine, payload: bytes, *, now: float | None) 
             return engine.approve(str(data["action_id"]), user, at=now)
         if kind == "reject":
             return engine.reject(str(data["action_id"]), user, at=now)
-        raise ValueError(f"unknown command type {kind!r}")
-    except (orjson.JSONDecodeError, KeyError, ValueError, TypeError, RcaError) as exc:
-        log.warning("control command skipped: %s", exc)
-        return Outcome()
+    except KeyError as exc:
+        raise InvalidCommand("invalid_command", f"{kind} command without {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise InvalidCommand("invalid_command", f"{kind} command: {exc}") from exc
+    except ConfigError as exc:  # a malformed silence
+        raise InvalidCommand("invalid_command", f"{kind} command: {exc}") from exc
+    except RcaError as exc:  # an unknown incident or action, a decided action
+        raise InvalidCommand("refused", f"{kind} command: {exc}") from exc
+    raise InvalidCommand("unknown_command", f"unknown command type {kind!r}")

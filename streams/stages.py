@@ -39,7 +39,7 @@ from rca.silences import load_silences
 from rca.topology import load_topology
 from streams.clock import Watermark
 from streams.config import Settings
-from streams.control import apply_command
+from streams.control import InvalidCommand, apply_command_checked
 from streams.deadletter import DeadLetter, Origin
 from streams.observability import (
     ACTIONS,
@@ -410,7 +410,7 @@ class Pipeline:
                 log.error("incident engine starts afresh: unreadable checkpoint (%s)", exc)
         self._engine_partition = partition
 
-    async def on_correlate_record(self, payload: bytes, partition: int) -> None:
+    async def on_correlate_record(self, payload: bytes, partition: int, offset: int = -1) -> None:
         """One record of the correlation stream: an anomaly, or a worker's progress report.
 
         Every worker writes its anomalies and then, each tick, how far it has read each of
@@ -432,7 +432,11 @@ class Pipeline:
                 return
             anomaly = Anomaly.from_dict(data)
         except (orjson.JSONDecodeError, AttributeError, KeyError, ValueError, TypeError) as exc:
-            log.warning("skipping an unreadable correlation record: %s", exc)
+            origin = Origin(self.correlation_topic, partition, offset)
+            reason = "invalid_json" if isinstance(exc, orjson.JSONDecodeError) else "not_an_event"
+            await self._dead_letter(
+                DeadLetter(origin, reason, f"unreadable correlation record: {exc}", payload)
+            )
             return
         await self._feed_engine(up_to=anomaly.timestamp)
         await self._publish_outcome(self.engine.on_anomaly(anomaly), partition)
@@ -447,10 +451,17 @@ class Pipeline:
         active = [at for at, seen in reports if wall - seen < SOURCE_IDLE_S]
         return min(active) if active else max(at for at, _ in reports)
 
-    async def on_control_record(self, payload: bytes, partition: int) -> None:
-        """One command of the control topic (silence, acknowledge, approve, reject)."""
+    async def on_control_record(self, payload: bytes, partition: int, offset: int = -1) -> None:
+        """One command of the control topic (silence, acknowledge, approve, reject, …); one
+        the engine cannot apply is dead-lettered with the reason."""
         self._resume_engine(partition)
-        outcome = apply_command(self.engine, payload, now=self.engine_time())
+        try:
+            outcome = apply_command_checked(self.engine, payload, now=self.engine_time())
+        except InvalidCommand as exc:
+            log.warning("control command not applied, dead-lettered: %s", exc)
+            origin = Origin(self.settings.topics.control, partition, offset)
+            await self._dead_letter(DeadLetter(origin, exc.reason, exc.detail, payload))
+            return
         await self._publish_outcome(outcome, partition)
         await self.publisher.flush()
 

@@ -1,11 +1,16 @@
-"""Commands on the control topic, as the worker applies them to its engine."""
+"""Commands on the control topic, as the worker applies them to its engine; records of the
+internal streams it cannot use are dead-lettered with their reason and origin."""
 
 from __future__ import annotations
 
 from rca.config import CorrelationConfig, RcaConfig
 from rca.engine import IncidentEngine
+from streams.config import Settings
 from streams.control import apply_command, command
+from streams.deadletter import DeadLetter
+from streams.stages import Pipeline
 from tests.rca.conftest import make_anomaly
+from tests.streams.test_forecast_checkpoints import MemoryCheckpoints, RecordingPublisher
 
 
 def _engine_with_incident() -> tuple[IncidentEngine, str]:
@@ -58,3 +63,35 @@ def test_a_malformed_command_is_skipped() -> None:
 
 def _timeline_text(incident: object) -> str:
     return " ".join(str(entry) for entry in getattr(incident, "timeline", ()))
+
+
+class LettersKept(RecordingPublisher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.letters: list[DeadLetter] = []
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        self.letters.append(letter)
+
+
+async def test_the_worker_dead_letters_control_and_correlation_records_it_cannot_use() -> None:
+    publisher = LettersKept()
+    settings = Settings()
+    pipe = Pipeline(settings=settings, publisher=publisher, checkpoints=MemoryCheckpoints())
+    await pipe.on_control_record(b"{not json", 0, 7)
+    await pipe.on_control_record(command("reboot", user="ana"), 0, 8)
+    await pipe.on_control_record(command("acknowledge", user="ana"), 0, 9)
+    await pipe.on_control_record(command("acknowledge", incident_id="inc-x", user="ana"), 0, 10)
+    await pipe.on_correlate_record(b'{"service": "carts"}', 0, 11)
+    got = [(d.origin.topic, d.origin.offset, d.reason) for d in publisher.letters]
+    control, correlate = settings.topics.control, pipe.correlation_topic
+    assert got == [
+        (control, 7, "invalid_json"),
+        (control, 8, "unknown_command"),
+        (control, 9, "invalid_command"),
+        (control, 10, "refused"),
+        (correlate, 11, "not_an_event"),
+    ]
+    assert publisher.letters[3].original == command("acknowledge", incident_id="inc-x", user="ana")
+    assert "unknown incident inc-x" in publisher.letters[3].detail
+    assert not [r for r in publisher.records if r[0] == "incidents"]
