@@ -50,15 +50,17 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 class ConsoleProcess:
     """``aiops console`` over a worker's topics, with one user."""
 
-    def __init__(self, worker: WorkerProcess, tmp: Path) -> None:
+    def __init__(
+        self, worker: WorkerProcess, tmp: Path, users: str = "{alice: wonderland}"
+    ) -> None:
         self.port = free_port()
         self.log = tmp / f"console-{self.port}.log"
         env = worker.env()
         env.update(
             {
                 "AIOPS_CONSOLE__PORT": str(self.port),
-                "AIOPS_CONSOLE__USERS": "{alice: wonderland}",
-                "AIOPS_WORKER__LOG_LEVEL": "info",
+                "AIOPS_CONSOLE__USERS": users,
+                "AIOPS_WORKER__LOG_LEVEL": env.get("AIOPS_WORKER__LOG_LEVEL", "info"),
             }
         )
         with self.log.open("ab") as out:
