@@ -29,10 +29,11 @@ def _cmd_kafka(args: argparse.Namespace) -> int:
     from streams.localkafka import LocalKafka, broker_answers
 
     settings = _settings(args)
-    kafka = LocalKafka(
-        settings.local_kafka, say=lambda line: console.print(f"[cyan]kafka[/] {line}")
-    )
-    external = settings.kafka.bootstrap != kafka.bootstrap
+    local = settings.local_kafka
+    if args.brokers is not None:
+        local = local.model_copy(update={"brokers": args.brokers})
+    kafka = LocalKafka(local, say=lambda line: console.print(f"[cyan]kafka[/] {line}"))
+    external = not kafka.serves(settings.kafka.bootstrap)
     if args.action == "up":
         if external:
             if asyncio.run(broker_answers(settings.kafka.bootstrap)):
@@ -42,9 +43,25 @@ def _cmd_kafka(args: argparse.Namespace) -> int:
             return 1
         with console.status("starting the local Kafka broker ..."):
             kafka.up()
+        if len(kafka.nodes) > 1:
+            factor, min_isr = kafka.replication
+            console.print(
+                f"brokers {kafka.bootstrap}: topics replicated {factor}x, min.insync.replicas "
+                f"{min_isr}; for the worker: AIOPS_KAFKA_BOOTSTRAP={kafka.bootstrap} "
+                f"AIOPS_TOPICS__REPLICATION_FACTOR={factor}"
+            )
         return 0
     if args.action == "down":
-        kafka.down()
+        if args.brokers is not None:
+            kafka.down()
+            return 0
+        # without --brokers: whatever this home runs, a single broker or a cluster
+        found = [
+            LocalKafka(local.model_copy(update={"brokers": n}), say=kafka.say) for n in range(1, 6)
+        ]
+        running = [k for k in found if any(k.node_pid(node) for node in k.nodes)]
+        for cluster in running or [kafka]:
+            cluster.down()
         return 0
     if args.action == "reset":
         kafka.reset()
@@ -118,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     kafka = sub.add_parser("kafka", help="run a local Apache Kafka broker (KRaft, 127.0.0.1)")
     kafka.add_argument("action", choices=["up", "down", "status", "reset"])
+    kafka.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, 6),
+        default=None,
+        help="brokers of the local cluster (default local_kafka.brokers, 1); 3 gives "
+        "replication 3 with min.insync.replicas 2",
+    )
     kafka.set_defaults(func=_cmd_kafka)
 
     topics = sub.add_parser("topics", help="create the configured topics if missing")

@@ -154,6 +154,10 @@ class LocalKafkaSettings(_Section):
     controller_port: int = Field(default=9093, ge=1, le=65535)
     heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
     max_message_bytes: int = Field(default=8 * 1_048_576, ge=1024)
+    brokers: int = Field(default=1, ge=1, le=5)
+    """Brokers of the local cluster (``aiops kafka up --brokers 3``); node ``i`` (from 0)
+    listens on ``port + 2i`` and ``controller_port + 2i``. With three or more, topics are
+    replicated three times with ``min.insync.replicas`` 2."""
 
 
 class IngestSettings(_Section):

@@ -2,8 +2,9 @@
 
 ``aiops kafka up`` resolves ``org.apache.kafka:kafka_2.13`` and its runtime dependencies with
 Maven (cached per version outside the checkout), formats KRaft storage once, starts one
-combined broker+controller and waits until a client can fetch metadata. ``aiops kafka down``
-stops it cleanly. Nothing here is needed when ``AIOPS_KAFKA_BOOTSTRAP`` points at a broker.
+combined broker+controller (or, with ``--brokers 3``, three of them forming one controller
+quorum) and waits until a client can fetch metadata from each. ``aiops kafka down`` stops
+it cleanly. Nothing here is needed when ``AIOPS_KAFKA_BOOTSTRAP`` points at a broker.
 """
 
 from __future__ import annotations
@@ -70,13 +71,31 @@ async def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
         quiet.setLevel(level)
 
 
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One broker+controller of the local cluster: its ports and files."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    data_dir: Path
+    config_file: Path
+    log_file: Path
+    pid_file: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
 class LocalKafka:
-    """One local KRaft broker+controller managed by the project.
+    """A local KRaft cluster managed by the project: one combined broker+controller by
+    default, or ``settings.brokers`` of them (each a voter of the controller quorum).
 
     Parameters
     ----------
     settings
-        Version, home directory (jar cache, data, logs), ports and heap size.
+        Version, home directory (jar cache, data, logs), ports, heap size and brokers.
     say
         Callback for progress lines shown to the user.
     """
@@ -87,14 +106,54 @@ class LocalKafka:
         home = Path(settings.home).expanduser()
         self.home = home
         self.jars_dir = home / f"kafka-{settings.version}" / "libs"
-        self.data_dir = home / "kafka-data"
-        self.config_file = home / "server.properties"
-        self.log_file = home / "kafka.log"
-        self.pid_file = home / "kafka.pid"
+        if settings.brokers == 1:
+            self.nodes = [
+                Node(
+                    1,
+                    settings.port,
+                    settings.controller_port,
+                    home / "kafka-data",
+                    home / "server.properties",
+                    home / "kafka.log",
+                    home / "kafka.pid",
+                )
+            ]
+        else:
+            base = home / f"cluster-{settings.brokers}"
+            self.nodes = [
+                Node(
+                    i + 1,
+                    settings.port + 2 * i,
+                    settings.controller_port + 2 * i,
+                    base / f"node-{i + 1}" / "data",
+                    base / f"node-{i + 1}" / "server.properties",
+                    base / f"node-{i + 1}" / "kafka.log",
+                    base / f"node-{i + 1}" / "kafka.pid",
+                )
+                for i in range(settings.brokers)
+            ]
+        first = self.nodes[0]
+        self.data_dir = first.data_dir
+        self.config_file = first.config_file
+        self.log_file = first.log_file
+        self.pid_file = first.pid_file
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.settings.port}"
+        return ",".join(node.address for node in self.nodes)
+
+    def serves(self, bootstrap: str) -> bool:
+        """True when every address of ``bootstrap`` is one of this cluster's brokers."""
+        mine = {node.address for node in self.nodes} | {
+            f"localhost:{node.port}" for node in self.nodes
+        }
+        return all(part.strip() in mine for part in bootstrap.split(",") if part.strip())
+
+    @property
+    def replication(self) -> tuple[int, int]:
+        """Replication factor and ``min.insync.replicas`` of the cluster's topics."""
+        brokers = len(self.nodes)
+        return min(3, brokers), (2 if brokers >= 3 else 1)
 
     # -- prerequisites -------------------------------------------------------------------
 
@@ -161,32 +220,40 @@ class LocalKafka:
 
     def write_config(self) -> None:
         s = self.settings
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{s.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.port},CONTROLLER://127.0.0.1:{s.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data_dir),
-            "num.partitions": "4",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "8",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "8",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
-            "message.max.bytes": str(s.max_message_bytes),
-            "log.retention.hours": "24",
-            "log.segment.bytes": str(64 * 1024 * 1024),
-        }
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        factor, min_isr = self.replication
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        for node in self.nodes:
+            props = {
+                "process.roles": "broker,controller",
+                "node.id": str(node.node_id),
+                "controller.quorum.voters": voters,
+                "listeners": (
+                    f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}"
+                ),
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "log.dirs": str(node.data_dir),
+                "num.partitions": "4",
+                "default.replication.factor": str(factor),
+                "min.insync.replicas": str(min_isr),
+                "offsets.topic.replication.factor": str(factor),
+                "offsets.topic.num.partitions": "8",
+                "transaction.state.log.replication.factor": str(factor),
+                "transaction.state.log.min.isr": str(min_isr),
+                "transaction.state.log.num.partitions": "8",
+                "share.coordinator.state.topic.replication.factor": str(factor),
+                "share.coordinator.state.topic.min.isr": str(min_isr),
+                "group.initial.rebalance.delay.ms": "0",
+                "auto.create.topics.enable": "true",
+                "message.max.bytes": str(s.max_message_bytes),
+                "replica.fetch.max.bytes": str(s.max_message_bytes),
+                "log.retention.hours": "24",
+                "log.segment.bytes": str(64 * 1024 * 1024),
+            }
+            node.config_file.parent.mkdir(parents=True, exist_ok=True)
+            node.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
     def _java_cmd(self, java: str, main: str, *args: str) -> list[str]:
         log_config = resources.files("streams") / "kafka" / "log4j2.properties"
@@ -204,10 +271,33 @@ class LocalKafka:
         ]
 
     def format_storage(self, java: str) -> None:
-        """Format KRaft storage once (the data directory keeps the cluster id)."""
-        if (self.data_dir / "meta.properties").exists():
+        """Format KRaft storage once, every node with the same cluster id (the data
+        directories keep it)."""
+        unformatted = [n for n in self.nodes if not (n.data_dir / "meta.properties").exists()]
+        if not unformatted:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        formatted = [n for n in self.nodes if n not in unformatted]
+        cluster_id = _cluster_id(formatted[0].data_dir) if formatted else self._new_cluster_id(java)
+        for node in unformatted:
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+            fmt = subprocess.run(
+                self._java_cmd(
+                    java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(node.config_file),
+                ),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if fmt.returncode != 0:
+                raise LocalKafkaError(f"formatting KRaft storage failed: {fmt.stderr[-2000:]}")
+
+    def _new_cluster_id(self, java: str) -> str:
         uuid = subprocess.run(
             self._java_cmd(java, "kafka.tools.StorageTool", "random-uuid"),
             capture_output=True,
@@ -217,29 +307,18 @@ class LocalKafka:
         cluster_id = uuid.stdout.strip().splitlines()[-1] if uuid.stdout.strip() else ""
         if uuid.returncode != 0 or not cluster_id:
             raise LocalKafkaError(f"kafka StorageTool random-uuid failed: {uuid.stderr[-2000:]}")
-        fmt = subprocess.run(
-            self._java_cmd(
-                java,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.config_file),
-            ),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if fmt.returncode != 0:
-            raise LocalKafkaError(f"formatting KRaft storage failed: {fmt.stderr[-2000:]}")
+        return cluster_id
 
     # -- life cycle --------------------------------------------------------------------
 
     def pid(self) -> int | None:
-        """Pid of the running broker started by us, if any."""
+        """Pid of the (first) running broker started by us, if any."""
+        return self.node_pid(self.nodes[0])
+
+    def node_pid(self, node: Node) -> int | None:
+        """Pid of a node's running broker started by us, if any."""
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid = int(node.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
         try:
@@ -256,78 +335,115 @@ class LocalKafka:
         return pid
 
     def status(self) -> BrokerStatus:
-        pid = self.pid()
+        pids = [self.node_pid(node) for node in self.nodes]
         return BrokerStatus(
-            running=pid is not None,
-            pid=pid,
+            running=all(p is not None for p in pids),
+            pid=pids[0],
             bootstrap=self.bootstrap,
             data_dir=self.data_dir,
             log_file=self.log_file,
         )
 
     def up(self) -> str:
-        """Start the broker (if not running) and return its bootstrap address once ready."""
-        if asyncio.run(broker_answers(self.bootstrap)):
+        """Start the brokers that are not running and return the bootstrap address once
+        every one answers."""
+        if all(self.node_pid(n) is not None for n in self.nodes) or (
+            len(self.nodes) == 1 and asyncio.run(broker_answers(self.bootstrap))
+        ):
             self.say(f"Kafka is already answering on {self.bootstrap}")
             return self.bootstrap
         java = self.check_java()
         self.resolve_jars()
         self.write_config()
         self.format_storage(java)
+        what = "Kafka" if len(self.nodes) == 1 else f"a {len(self.nodes)}-broker Kafka cluster"
         self.say(
-            f"starting Kafka {self.settings.version} on {self.bootstrap} (log: {self.log_file})"
+            f"starting {what} {self.settings.version} on {self.bootstrap} (log: {self.log_file})"
         )
-        with self.log_file.open("ab") as log:
+        procs = {}
+        for node in self.nodes:
+            if self.node_pid(node) is None:
+                procs[node.node_id] = self.start_node(node, java)
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        waiting = list(self.nodes)
+        while time.monotonic() < deadline:
+            for node_id, proc in procs.items():
+                if proc.poll() is not None:
+                    node = self.nodes[node_id - 1]
+                    raise LocalKafkaError(
+                        f"Kafka exited with code {proc.returncode} during start-up; "
+                        f"last lines of {node.log_file}:\n{self._log_tail(node)}"
+                    )
+            waiting = [n for n in waiting if not asyncio.run(broker_answers(n.address, 2.0))]
+            if not waiting:
+                pids = ", ".join(str(self.node_pid(n)) for n in self.nodes)
+                self.say(f"Kafka is ready on {self.bootstrap} (pid {pids})")
+                return self.bootstrap
+            time.sleep(0.5)
+        raise LocalKafkaError(
+            f"Kafka did not answer on {waiting[0].address} within {_READY_TIMEOUT_S:.0f}s; "
+            f"last lines of {waiting[0].log_file}:\n{self._log_tail(waiting[0])}"
+        )
+
+    def start_node(self, node: Node, java: str | None = None) -> subprocess.Popen[bytes]:
+        """Start one node's broker (its storage formatted, its config written)."""
+        java = java or self.check_java()
+        with node.log_file.open("ab") as log:
             proc = subprocess.Popen(
-                self._java_cmd(java, "kafka.Kafka", str(self.config_file)),
+                self._java_cmd(java, "kafka.Kafka", str(node.config_file)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self.pid_file.write_text(str(proc.pid))
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise LocalKafkaError(
-                    f"Kafka exited with code {proc.returncode} during start-up; "
-                    f"last lines of {self.log_file}:\n{self._log_tail()}"
-                )
-            if asyncio.run(broker_answers(self.bootstrap, timeout=2.0)):
-                self.say(f"Kafka is ready on {self.bootstrap} (pid {proc.pid})")
-                return self.bootstrap
-            time.sleep(0.5)
-        raise LocalKafkaError(
-            f"Kafka did not answer on {self.bootstrap} within {_READY_TIMEOUT_S:.0f}s; "
-            f"last lines of {self.log_file}:\n{self._log_tail()}"
-        )
+        node.pid_file.write_text(str(proc.pid))
+        return proc
 
     def down(self) -> bool:
-        """Stop the broker cleanly (SIGTERM, then SIGKILL after a grace period)."""
-        pid = self.pid()
-        if pid is None:
+        """Stop the brokers cleanly (SIGTERM, then SIGKILL after a grace period)."""
+        running: list[tuple[Node, int]] = []
+        for node in self.nodes:
+            pid = self.node_pid(node)
+            if pid is not None:
+                running.append((node, pid))
+        if not running:
             self.say("no local Kafka broker is running")
-            self.pid_file.unlink(missing_ok=True)
+            for node in self.nodes:
+                node.pid_file.unlink(missing_ok=True)
             return False
-        self.say(f"stopping Kafka (pid {pid}) ...")
-        os.kill(pid, signal.SIGTERM)
+        self.say(f"stopping Kafka (pid {', '.join(str(pid) for _, pid in running)}) ...")
+        for _, pid in running:
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + _STOP_TIMEOUT_S
-        while time.monotonic() < deadline and self.pid() is not None:
+        while time.monotonic() < deadline and any(self.node_pid(n) for n, _ in running):
             time.sleep(0.2)
-        if self.pid() is not None:
-            self.say("Kafka did not stop in time; killing it")
-            os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
+        for node, pid in running:
+            if self.node_pid(node) is not None:
+                self.say("Kafka did not stop in time; killing it")
+                os.kill(pid, signal.SIGKILL)
+        for node in self.nodes:
+            node.pid_file.unlink(missing_ok=True)
         self.say("Kafka stopped")
         return True
 
     def reset(self) -> None:
-        """Stop the broker and delete its data (topics, offsets); the jar cache stays."""
+        """Stop the brokers and delete their data (topics, offsets); the jar cache stays."""
         self.down()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        for node in self.nodes:
+            shutil.rmtree(node.data_dir, ignore_errors=True)
 
-    def _log_tail(self, lines: int = 25) -> str:
+    def _log_tail(self, node: Node | None = None, lines: int = 25) -> str:
+        log_file = (node or self.nodes[0]).log_file
         try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _cluster_id(data_dir: Path) -> str:
+    """The cluster id a formatted data directory keeps."""
+    for line in (data_dir / "meta.properties").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "cluster.id":
+            return value.strip()
+    raise LocalKafkaError(f"{data_dir / 'meta.properties'} names no cluster.id")

@@ -1,0 +1,178 @@
+"""``aiops kafka up --brokers 3``: three KRaft brokers on this machine, the service's topics
+replicated three times with ``min.insync.replicas`` 2, and nothing lost or doubled when the
+leader of a partition is killed while records are being produced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from streams.config import LocalKafkaSettings, Settings
+from streams.localkafka import LocalKafka
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.kafka
+
+
+def free_base() -> int:
+    """A port ``p`` such that p .. p+5 are free (three brokers and three controllers)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + 5 > 65535:
+            continue
+        try:
+            for port in range(base, base + 6):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no six consecutive free ports")
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalKafka]:
+    base = free_base()
+    settings = LocalKafkaSettings(brokers=3, port=base, controller_port=base + 1, heap="384m")
+    kafka = LocalKafka(settings, say=lambda _line: None)
+    kafka.reset()  # data of an earlier run used other ports
+    kafka.up()
+    try:
+        yield kafka
+    finally:
+        kafka.reset()
+
+
+async def describe(bootstrap: str, topics: list[str]) -> tuple[dict[str, set[int]], dict]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+        replicas = {
+            str(t["topic"]): {len(p["replicas"]) for p in t["partitions"]} for t in described
+        }
+        configs = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topics[0])]
+        )
+        entries = {
+            str(entry["config_names"]): str(entry["config_value"])
+            for response in configs
+            for resource in response.to_object()["resources"]
+            for entry in resource["config_entries"]
+        }
+        return replicas, entries
+    finally:
+        await admin.close()
+
+
+async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        return next(
+            int(p["leader"]) for p in described["partitions"] if p["partition"] == partition
+        )
+    finally:
+        await admin.close()
+
+
+async def produce_and_kill(kafka: LocalKafka, topic: str, count: int) -> None:
+    """``count`` records with acks=all and idempotence; halfway, SIGKILL the leader of
+    partition 0."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    try:
+        for i in range(count):
+            if i == count // 2:
+                await producer.flush()
+                leader = await leader_of(kafka.bootstrap, topic, 0)
+                pid = kafka.node_pid(kafka.nodes[leader - 1])
+                assert pid is not None
+                os.kill(pid, signal.SIGKILL)
+            await producer.send_and_wait(topic, f"record-{i}".encode(), partition=i % 4)
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, expect: int) -> list[bytes]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(values) < expect and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            values.extend(r.value for rs in batch.values() for r in rs if r.value is not None)
+    finally:
+        await consumer.stop()
+    return values
+
+
+def test_three_brokers_replicate_the_topics_and_survive_a_killed_leader(
+    cluster: LocalKafka,
+) -> None:
+    assert len(cluster.bootstrap.split(",")) == 3
+    settings = Settings.model_validate(
+        {"kafka": {"bootstrap": cluster.bootstrap}, "topics": {"replication_factor": 3}}
+    )
+    names = asyncio.run(ensure_topics(settings))  # the configured ones and the internal one
+    assert set(settings.topics.all_names()) < set(names)
+    replicas, configs = asyncio.run(describe(cluster.bootstrap, names))
+    assert replicas == {name: {3} for name in names}
+    assert configs["min.insync.replicas"] == "2"
+
+    topic = settings.topics.metrics
+    asyncio.run(produce_and_kill(cluster, topic, 2000))
+    values = asyncio.run(read_all(cluster.bootstrap, topic, 2000))
+    assert sorted(values) == sorted(f"record-{i}".encode() for i in range(2000)), (
+        "every acknowledged record once, though a leader died"
+    )
+    alive = [n for n in cluster.nodes if cluster.node_pid(n) is not None]
+    assert len(alive) == 2
+
+
+def test_aiops_kafka_up_brokers_3_tells_the_worker_settings(tmp_path: Path) -> None:
+    base = free_base()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
+    env.update(
+        {
+            "AIOPS_LOCAL_KAFKA__PORT": str(base),
+            "AIOPS_LOCAL_KAFKA__CONTROLLER_PORT": str(base + 1),
+            "AIOPS_LOCAL_KAFKA__HEAP": "384m",
+            "AIOPS_KAFKA_BOOTSTRAP": f"127.0.0.1:{base}",
+        }
+    )
+    aiops = [sys.executable, "-m", "streams.cli", "kafka"]
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [*aiops, *a], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    run("reset", "--brokers", "3")
+    try:
+        up = run("up", "--brokers", "3")
+        assert up.returncode == 0, up.stdout + up.stderr
+        said = " ".join((up.stdout + up.stderr).split())
+        addresses = ",".join(f"127.0.0.1:{base + 2 * i}" for i in range(3))
+        assert f"AIOPS_KAFKA_BOOTSTRAP={addresses}" in said
+        assert "AIOPS_TOPICS__REPLICATION_FACTOR=3" in said and "min.insync.replicas 2" in said
+    finally:
+        down = run("down")  # without --brokers: whatever runs, the cluster included
+        assert "Kafka stopped" in down.stdout + down.stderr, down.stdout + down.stderr
+        run("reset", "--brokers", "3")
