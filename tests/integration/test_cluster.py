@@ -1,6 +1,7 @@
 """``aiops kafka up --brokers 3``: three KRaft brokers on this machine, the service's topics
-replicated three times with ``min.insync.replicas`` 2, and nothing lost or doubled when the
-leader of a partition is killed while records are being produced."""
+replicated three times with ``min.insync.replicas`` 2; nothing lost or doubled when the
+leader of a partition is killed while records are being produced, nor when the broker that
+leads the correlation stream dies under a worker in the middle of the demo fault."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -20,7 +24,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.config import LocalKafkaSettings, Settings
 from streams.localkafka import LocalKafka
+from streams.scenario import ROOT_CAUSE, generate
 from streams.topics import ensure_topics
+from tests.integration.test_incident_flow import incident_worker
+from tests.integration.test_resilience import collect
+from tests.kafka_harness import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -176,3 +184,75 @@ def test_aiops_kafka_up_brokers_3_tells_the_worker_settings(tmp_path: Path) -> N
         down = run("down")  # without --brokers: whatever runs, the cluster included
         assert "Kafka stopped" in down.stdout + down.stderr, down.stdout + down.stderr
         run("reset", "--brokers", "3")
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """What the worker helpers take from a broker fixture."""
+
+    bootstrap: str
+
+
+def test_a_worker_loses_nothing_when_the_correlation_leader_is_killed(
+    cluster: LocalKafka, tmp_path: Path
+) -> None:
+    worker = incident_worker(ClusterHandle(cluster.bootstrap), tmp_path, "hard")
+    worker.extra_env["AIOPS_TOPICS__REPLICATION_FACTOR"] = "3"
+    worker.start()
+    try:
+        messages = list(generate(time.time() - 5 * 3600))
+        sent: dict[str, int] = {"metrics": 0, "logs": 0}
+        for m in messages:
+            value = orjson.loads(m.value)
+            sent[m.topic] += len(value) if isinstance(value, list) else 1
+        internal = f"{worker.prefix}-correlate"
+        killed: list[int] = []
+
+        async def replay_and_kill() -> None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=cluster.bootstrap, acks="all", enable_idempotence=True
+            )
+            await producer.start()
+            try:
+                for i, message in enumerate(messages):
+                    if i == len(messages) * 55 // 100:  # the fault is in the second half
+                        await producer.flush()
+                        await asyncio.sleep(5)  # anomalies and progress on the stream
+                        leader = await leader_of(cluster.bootstrap, internal, 0)
+                        pid = cluster.node_pid(cluster.nodes[leader - 1])
+                        assert pid is not None
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(leader)
+                    topic = worker.topics[message.topic]
+                    await producer.send(topic, message.value, key=message.key)
+                await producer.flush()
+            finally:
+                await producer.stop()
+
+        asyncio.run(replay_and_kill())
+        assert killed, "the leader of the correlation stream was killed"
+        for kind, count in sent.items():
+            topic = worker.topics[kind]
+            assert wait_until(
+                lambda topic=topic, count=count: (
+                    worker.metric("aiops_events_accepted_total", topic=topic) >= count
+                ),
+                timeout=240,
+            ), (kind, worker.metric("aiops_events_accepted_total", topic=topic), count)
+            accepted = worker.metric("aiops_events_accepted_total", topic=topic)
+            assert accepted == count, f"{kind}: {accepted} accepted of {count} sent"
+        results = collect(cluster.bootstrap, worker.topics)
+        faulty = [
+            i for i in results.incidents.values() if i["root_causes"][0]["service"] == ROOT_CAUSE
+        ]
+        assert len(faulty) == 1, results.summary()
+        (incident,) = faulty
+        versions = sorted({s["version"] for s in results.snapshots if s["id"] == incident["id"]})
+        assert versions == list(range(1, versions[-1] + 1)), "no gap in the published versions"
+        assert incident["state"] == "resolved"
+        keys = [k for _, _, k in results.dispatched]
+        assert len(keys) == len(set(keys)) >= 1, "each dispatched action once"
+        assert results.dead_letters == 0
+        assert worker.proc is not None and worker.proc.poll() is None, "the worker kept running"
+    finally:
+        worker.stop()
