@@ -159,9 +159,17 @@ def test_three_brokers_replicate_the_topics_and_survive_a_killed_leader(
 
 def test_aiops_kafka_up_brokers_3_tells_the_worker_settings(tmp_path: Path) -> None:
     base = free_base()
+    # a home of its own (`kafka down` stops whatever a home runs: not this suite's broker),
+    # sharing the jars fetched once
+    home = tmp_path / "home"
+    home.mkdir()
+    jars = LocalKafka(LocalKafkaSettings(), say=lambda _line: None).jars_dir.parent
+    if jars.is_dir():
+        (home / jars.name).symlink_to(jars)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOPS_")}
     env.update(
         {
+            "AIOPS_LOCAL_KAFKA__HOME": str(home),
             "AIOPS_LOCAL_KAFKA__PORT": str(base),
             "AIOPS_LOCAL_KAFKA__CONTROLLER_PORT": str(base + 1),
             "AIOPS_LOCAL_KAFKA__HEAP": "384m",
