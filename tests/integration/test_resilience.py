@@ -1,5 +1,6 @@
 """Scale-out and crash safety against the real broker: several workers share the work with the
-same results, a worker killed with SIGKILL loses nothing, and the worker rides out a broker
+same results, a worker killed with SIGKILL loses nothing, a worker frozen past its session
+timeout comes back as a zombie and changes nothing, and the worker rides out a broker
 restart."""
 
 from __future__ import annotations
@@ -261,3 +262,49 @@ def test_worker_rides_out_a_broker_restart(kafka: BrokerHandle, tmp_path: Path) 
         assert worker.metric("aiops_events_accepted_total", topic=topic) == 10_000
     finally:
         worker.stop()
+
+
+def test_a_paused_worker_comes_back_as_a_zombie_and_changes_nothing(
+    kafka: BrokerHandle, tmp_path: Path
+) -> None:
+    """A worker frozen longer than its session timeout (SIGSTOP, as in a long GC pause or a
+    network partition) loses its partitions to the other; thawed, it must not publish a
+    second incident, a version gap or a second dispatch of an action."""
+    workers = start_group(
+        kafka, tmp_path, 2, "zombie", {"AIOPS_DETECTION__CHECKPOINT_INTERVAL_S": "2"}
+    )
+    try:
+        paused, resume = threading.Event(), threading.Event()
+        thread = replay_in_background(
+            kafka.bootstrap, workers[0].topics, time.time() - 5 * 3600, 0.55, paused, resume
+        )
+        assert paused.wait(120)
+        time.sleep(6)
+        frozen = workers[1]
+        assert frozen.proc is not None
+        os.killpg(frozen.proc.pid, signal.SIGSTOP)
+        try:
+            resume.set()  # the fault arrives while it is frozen
+            time.sleep(25)  # past the 10 s session timeout: its partitions move
+        finally:
+            os.killpg(frozen.proc.pid, signal.SIGCONT)
+        thread.join(timeout=300)
+        results = collect(kafka.bootstrap, workers[0].topics, idle_s=45, until=None)
+
+        faulty = [
+            i for i in results.incidents.values() if i["root_causes"][0]["service"] == ROOT_CAUSE
+        ]
+        assert len(faulty) == 1, results.summary()
+        (incident,) = faulty
+        versions = sorted({s["version"] for s in results.snapshots if s["id"] == incident["id"]})
+        assert versions == list(range(1, versions[-1] + 1)), "no gap in the published versions"
+        assert incident["state"] == "resolved"
+        keys = [k for _, t, k in results.dispatched if t == ROOT_CAUSE]
+        assert len(set(keys)) == len(keys) >= 1
+        per_target = {(a, t) for a, t, _ in results.dispatched}
+        assert len(per_target) == len(results.dispatched), "each action has one idempotency key"
+        assert results.dead_letters == 0
+        assert all(w.proc is not None and w.proc.poll() is None for w in workers)
+    finally:
+        for worker in workers:
+            worker.stop()
