@@ -1,7 +1,8 @@
 """``aiops kafka up --brokers 3``: three KRaft brokers on this machine, the service's topics
 replicated three times with ``min.insync.replicas`` 2; nothing lost or doubled when the
 leader of a partition is killed while records are being produced, nor when the broker that
-leads the correlation stream dies under a worker in the middle of the demo fault."""
+leads the correlation stream or an input partition dies under a worker in the middle of the
+demo fault."""
 
 from __future__ import annotations
 
@@ -201,9 +202,12 @@ class ClusterHandle:
     bootstrap: str
 
 
-def test_a_worker_loses_nothing_when_the_correlation_leader_is_killed(
-    cluster: LocalKafka, tmp_path: Path
+@pytest.mark.parametrize("victim", ["correlation", "input"])
+def test_a_worker_loses_nothing_when_a_leader_is_killed(
+    cluster: LocalKafka, tmp_path: Path, victim: str
 ) -> None:
+    """SIGKILL the broker that leads the correlation stream, or the first partition of the
+    metrics topic, just before the demo fault reaches the worker."""
     worker = incident_worker(ClusterHandle(cluster.bootstrap), tmp_path, "hard")
     worker.extra_env["AIOPS_TOPICS__REPLICATION_FACTOR"] = "3"
     worker.start()
@@ -213,7 +217,7 @@ def test_a_worker_loses_nothing_when_the_correlation_leader_is_killed(
         for m in messages:
             value = orjson.loads(m.value)
             sent[m.topic] += len(value) if isinstance(value, list) else 1
-        internal = f"{worker.prefix}-correlate"
+        led = f"{worker.prefix}-correlate" if victim == "correlation" else worker.topics["metrics"]
         killed: list[int] = []
 
         async def replay_and_kill() -> None:
@@ -226,7 +230,7 @@ def test_a_worker_loses_nothing_when_the_correlation_leader_is_killed(
                     if i == len(messages) * 55 // 100:  # the fault is in the second half
                         await producer.flush()
                         await asyncio.sleep(5)  # anomalies and progress on the stream
-                        leader = await leader_of(cluster.bootstrap, internal, 0)
+                        leader = await leader_of(cluster.bootstrap, led, 0)
                         pid = cluster.node_pid(cluster.nodes[leader - 1])
                         assert pid is not None
                         os.kill(pid, signal.SIGKILL)
@@ -238,7 +242,7 @@ def test_a_worker_loses_nothing_when_the_correlation_leader_is_killed(
                 await producer.stop()
 
         asyncio.run(replay_and_kill())
-        assert killed, "the leader of the correlation stream was killed"
+        assert killed, f"the leader of the {victim} topic was killed"
         for kind, count in sent.items():
             topic = worker.topics[kind]
             assert wait_until(
