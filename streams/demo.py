@@ -202,6 +202,18 @@ def _summary(watcher: _Watcher, home: Path) -> None:
         console.print(Panel(rendered[-1].read_text(), title="the Slack message (rendered locally)"))
 
 
+def _spawn(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``aiops <command>`` as a child in a session of its own, its output in ``log_path``."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", command],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _start_console(
     env: dict[str, str], home: Path
 ) -> tuple[subprocess.Popen[bytes], str, str] | None:
@@ -211,14 +223,7 @@ def _start_console(
     password = secrets.token_urlsafe(9)
     env = {**env, "AIOPS_CONSOLE__PORT": str(port), "AIOPS_CONSOLE__USERS": f"{{demo: {password}}}"}
     log_path = home / "console.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "console"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = _spawn("console", env, log_path)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -289,14 +294,7 @@ def run_demo(
     log_path = home / "worker.log"
     console.print(f"[cyan]demo[/] starting a worker (topics {prefix}.*, log {log_path})")
     env = _worker_env(settings, topics, port, home)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = _spawn("worker", env, log_path)
     viewer = None
     try:
         _wait_healthy(proc, port, log_path, timeout=120)

@@ -101,6 +101,23 @@ def collect(
     return Results(latest, snapshots, actions, len(dead))
 
 
+def assert_one_clean_incident(results: Results) -> None:
+    """What every fault must leave: one incident for the fault with the right culprit, its
+    versions without a gap, resolved; the culprit's actions dispatched once each, one key
+    per action; no dead letter."""
+    faulty = [i for i in results.incidents.values() if i["root_causes"][0]["service"] == ROOT_CAUSE]
+    assert len(faulty) == 1, results.summary()
+    (incident,) = faulty
+    versions = sorted({s["version"] for s in results.snapshots if s["id"] == incident["id"]})
+    assert versions == list(range(1, versions[-1] + 1)), "no gap in the published versions"
+    assert incident["state"] == "resolved"
+    keys = [k for a, t, k in results.dispatched if t == ROOT_CAUSE]
+    assert len(set(keys)) == len(keys) >= 1
+    per_target = {(a, t) for a, t, _ in results.dispatched}
+    assert len(per_target) == len(results.dispatched), "each action has one idempotency key"
+    assert results.dead_letters == 0
+
+
 def replay_in_background(
     bootstrap: str,
     topics: dict[str, str],
@@ -203,19 +220,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
         # idle-based: a duplicate from the restarted worker may come after all is resolved
         results = collect(kafka.bootstrap, workers[0].topics, idle_s=45, until=None)
 
-        faulty = [
-            i for i in results.incidents.values() if i["root_causes"][0]["service"] == ROOT_CAUSE
-        ]
-        assert len(faulty) == 1, "one incident for the fault, not lost, not duplicated"
-        (incident,) = faulty
-        versions = sorted({s["version"] for s in results.snapshots if s["id"] == incident["id"]})
-        assert versions == list(range(1, versions[-1] + 1)), "no gap in the published versions"
-        assert incident["state"] == "resolved"
-        keys = [k for a, t, k in results.dispatched if t == ROOT_CAUSE]
-        assert len(set(keys)) == len(keys) >= 1
-        per_target = {(a, t) for a, t, _ in results.dispatched}
-        assert len(per_target) == len(results.dispatched), "each action has one idempotency key"
-        assert results.dead_letters == 0
+        assert_one_clean_incident(results)  # not lost, not duplicated
         restored = sum(w.metric("aiops_series_restored_total") for w in workers)
         assert restored > 0, "baselines of the killed worker's series were restored"
     finally:
@@ -291,19 +296,7 @@ def test_a_paused_worker_comes_back_as_a_zombie_and_changes_nothing(
         thread.join(timeout=300)
         results = collect(kafka.bootstrap, workers[0].topics, idle_s=45, until=None)
 
-        faulty = [
-            i for i in results.incidents.values() if i["root_causes"][0]["service"] == ROOT_CAUSE
-        ]
-        assert len(faulty) == 1, results.summary()
-        (incident,) = faulty
-        versions = sorted({s["version"] for s in results.snapshots if s["id"] == incident["id"]})
-        assert versions == list(range(1, versions[-1] + 1)), "no gap in the published versions"
-        assert incident["state"] == "resolved"
-        keys = [k for _, t, k in results.dispatched if t == ROOT_CAUSE]
-        assert len(set(keys)) == len(keys) >= 1
-        per_target = {(a, t) for a, t, _ in results.dispatched}
-        assert len(per_target) == len(results.dispatched), "each action has one idempotency key"
-        assert results.dead_letters == 0
+        assert_one_clean_incident(results)
         assert all(w.proc is not None and w.proc.poll() is None for w in workers)
     finally:
         for worker in workers:
