@@ -34,6 +34,7 @@ from detectors.anomaly import Anomaly, Direction, SignalKind
 from detectors.events import AlertEvent
 from ingest.contract import Decoded, EventError, parse_timestamp
 from ingest.exceptions import DecodeError, Reason
+from ingest.identity import screen
 
 AlertSource = Literal["alertmanager", "grafana", "json"]
 Severity = Literal["critical", "warning", "info"]
@@ -147,7 +148,7 @@ def decode_alert_message(
             out.events.append(build(item, config, received_at, kind))
         except DecodeError as exc:
             out.errors.append(EventError(index, exc, orjson.dumps(item)))
-    return out
+    return screen(out, payload)
 
 
 def _shape(parsed: Any) -> AlertSource:

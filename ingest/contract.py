@@ -75,6 +75,10 @@ def parse_timestamp(value: Any, name: str = "timestamp") -> float:
     1700000000.123
     >>> parse_timestamp("2023-11-14T22:13:20Z")
     1700000000.0
+    >>> parse_timestamp("9999-12-31T23:59:59Z")
+    Traceback (most recent call last):
+    ...
+    ingest.exceptions.DecodeError: invalid_value: 'timestamp' is too far in the future
     """
     if isinstance(value, bool):
         raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a number or an RFC 3339 string")
@@ -102,7 +106,12 @@ def parse_timestamp(value: Any, name: str = "timestamp") -> float:
             raise DecodeError(
                 Reason.INVALID_VALUE, f"'{name}' has no time zone offset: {value[:64]!r}"
             )
-        return dt.timestamp()
+        ts = dt.timestamp()
+        if ts < 0:
+            raise DecodeError(Reason.INVALID_VALUE, f"'{name}' is before 1970: {value[:64]!r}")
+        if ts > _MAX_EPOCH_S:
+            raise DecodeError(Reason.INVALID_VALUE, f"'{name}' is too far in the future")
+        return ts
     raise DecodeError(Reason.WRONG_TYPE, f"'{name}' must be a number or an RFC 3339 string")
 
 

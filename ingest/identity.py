@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import orjson
 
-from detectors.events import Labels, LogEvent, MetricEvent
+from detectors.events import AlertEvent, Labels, LogEvent, MetricEvent
 from ingest.contract import Decoded, EventError
 from ingest.exceptions import DecodeError, Reason
 
@@ -30,7 +30,7 @@ MAX_LABEL_VALUE = 1024
 MAX_LABELS = 64
 """Labels of one series (log attributes of one record)."""
 
-E = TypeVar("E", MetricEvent, LogEvent)
+E = TypeVar("E", MetricEvent, LogEvent, AlertEvent)
 
 
 def _problem(field: str, text: str, limit: int) -> str | None:
@@ -87,7 +87,28 @@ def log_identity_problem(event: LogEvent) -> str | None:
     return problem
 
 
-def _as_json(event: MetricEvent | LogEvent) -> bytes:
+def alert_identity_problem(event: AlertEvent) -> str | None:
+    """What is wrong with the service or the name of an alert from another tool, or None.
+
+    They name the incident's signal and are shown in Slack and the console; the labels and
+    the summary are free text.
+
+    >>> alert_identity_problem(AlertEvent("HighLatency", "check\u200fout", "firing",
+    ...                                   "warning", 0.0, None, {}, "", "f", "json"))
+    "'service' holds the control character U+200F at 5"
+    """
+    return _problem("service", event.service, MAX_NAME) or _problem("name", event.name, MAX_NAME)
+
+
+def _problem_of(event: MetricEvent | LogEvent | AlertEvent) -> str | None:
+    if isinstance(event, MetricEvent):
+        return metric_identity_problem(event)
+    if isinstance(event, LogEvent):
+        return log_identity_problem(event)
+    return alert_identity_problem(event)
+
+
+def _as_json(event: MetricEvent | LogEvent | AlertEvent) -> bytes:
     """The rejected event, as the dead letter carries it (every field, as decoded)."""
     fields = {
         name: getattr(event, name) for name in event.__dataclass_fields__ if name != "series_key"
@@ -116,11 +137,7 @@ def screen(decoded: Decoded[E], payload: bytes) -> Decoded[E]:
             if len(key) <= MAX_NAME and len(event.labels) <= MAX_LABELS and key.isprintable():
                 kept.append(event)
                 continue
-        problem = (
-            metric_identity_problem(event)
-            if isinstance(event, MetricEvent)
-            else log_identity_problem(event)
-        )
+        problem = _problem_of(event)
         if problem is None:
             kept.append(event)
             continue
