@@ -105,6 +105,9 @@ class WorkerSettings(_Section):
     web_port: int = Field(default=6066, ge=1, le=65535)
     datadir: str = "~/.local/state/aiops-stream"
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    max_dead_letters_per_message: int = Field(default=100, ge=1)
+    """Dead-letter records one input message may produce; the rejected elements past it
+    share one ``too_many_errors`` record (see ``streams.deadletter.element_letters``)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     commit_interval_s: float = Field(default=1.0, gt=0)
     session_timeout_s: float = Field(default=10.0, ge=6.0, le=300.0)

@@ -11,9 +11,15 @@ the original key's partition).
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ingest.contract import EventError
 from ingest.exceptions import DecodeError
+
+TOO_MANY_ERRORS = "too_many_errors"
+"""Reason of the one record that holds the rejected elements of a message past the limit."""
 
 HEADER_PREFIX = "aiops.dlq."
 KEY_HEADER = HEADER_PREFIX + "key"
@@ -31,7 +37,11 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """One rejected message or element, ready to publish."""
+    """One rejected message or element, ready to publish.
+
+    ``count`` is how many rejected elements the record stands for: 1, except for the
+    :data:`TOO_MANY_ERRORS` record of :func:`element_letters`.
+    """
 
     origin: Origin
     reason: str
@@ -39,6 +49,7 @@ class DeadLetter:
     original: bytes
     index: int | None = None
     key: bytes | None = None
+    count: int = 1
 
     @classmethod
     def from_error(
@@ -72,6 +83,8 @@ class DeadLetter:
         }
         if self.index is not None:
             items["index"] = str(self.index)
+        if self.count != 1:
+            items["count"] = str(self.count)
         headers = [(HEADER_PREFIX + k, v.encode()) for k, v in items.items()]
         if self.key is not None:
             headers.append((KEY_HEADER, self.key))
@@ -81,6 +94,60 @@ class DeadLetter:
         """Key of the dead-letter record: the source position, unique per rejected item."""
         suffix = f"#{self.index}" if self.index is not None else ""
         return f"{self.origin.topic}/{self.origin.partition}/{self.origin.offset}{suffix}".encode()
+
+
+def element_letters(
+    origin: Origin,
+    errors: Sequence[EventError],
+    *,
+    key: bytes | None = None,
+    limit: int = 100,
+) -> list[DeadLetter]:
+    """Dead letters of the rejected elements of one message, at most ``limit`` records.
+
+    Each element gets a record of its own up to ``limit - 1``; when there are more, the
+    rest go into one last record (reason :data:`TOO_MANY_ERRORS`, ``count`` the number of
+    elements in it, ``index`` the first of them) whose value is their originals, one per
+    line, and whose detail counts their reasons. A message of 100,000 bad elements thus
+    costs ``limit`` records, not 100,000, and every element is still accounted for.
+
+    >>> from ingest.exceptions import Reason
+    >>> bad = [EventError(i, DecodeError(Reason.NOT_AN_EVENT, "not an object"), b"1")
+    ...        for i in range(1, 6)]
+    >>> letters = element_letters(Origin("m", 0, 7), bad, limit=3)
+    >>> [(x.reason, x.index, x.count) for x in letters]
+    [('not_an_event', 1, 1), ('not_an_event', 2, 1), ('too_many_errors', 3, 3)]
+    >>> letters[-1].detail
+    '3 more rejected elements of the message (from index 3 on), one per line: not_an_event 3'
+    >>> letters[-1].original
+    b'1\\n1\\n1'
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    single = errors if len(errors) <= limit else errors[: limit - 1]
+    letters = [
+        DeadLetter.from_error(origin, err.error, err.raw, index=err.index, key=key)
+        for err in single
+    ]
+    rest = errors[len(single) :]
+    if rest:
+        reasons = Counter(str(err.error.reason) for err in rest)
+        counted = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
+        first = rest[0].index
+        where = f" (from index {first} on)" if first is not None else ""
+        letters.append(
+            DeadLetter(
+                origin,
+                TOO_MANY_ERRORS,
+                f"{len(rest)} more rejected elements of the message{where}, "
+                f"one per line: {counted}",
+                b"\n".join(err.raw for err in rest),
+                index=first,
+                key=key,
+                count=len(rest),
+            )
+        )
+    return letters
 
 
 def parse_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:

@@ -40,7 +40,7 @@ from rca.topology import load_topology
 from streams.clock import Watermark
 from streams.config import Settings
 from streams.control import InvalidCommand, apply_command_checked
-from streams.deadletter import DeadLetter, Origin
+from streams.deadletter import DeadLetter, Origin, element_letters
 from streams.observability import (
     ACTIONS,
     ANOMALIES,
@@ -120,6 +120,7 @@ class Pipeline:
         self.publisher = publisher
         self.checkpoints = checkpoints
         self.max_bytes = settings.worker.max_message_bytes
+        self.max_dead_letters = settings.worker.max_dead_letters_per_message
         det = settings.detection
         self.metrics = MetricMonitor(det.metrics)
         self.forecasts = ForecastMonitor(det.forecast)
@@ -172,7 +173,7 @@ class Pipeline:
     # -- input ---------------------------------------------------------------------------
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
-        EVENTS_DEADLETTERED.labels(letter.origin.topic, letter.reason).inc()
+        EVENTS_DEADLETTERED.labels(letter.origin.topic, letter.reason).inc(letter.count)
         log.debug("dead letter %s: %s", letter.record_key(), letter.detail)
         await self.publisher.dead_letter(letter)
 
@@ -193,16 +194,12 @@ class Pipeline:
                 letter = DeadLetter.from_error(origin, exc, record.value or b"", key=record.key)
                 await self._dead_letter(letter)
                 continue
-            for err in decoded.errors:
-                await self._dead_letter(
-                    DeadLetter.from_error(
-                        Origin(topic, partition, record.offset),
-                        err.error,
-                        err.raw,
-                        index=err.index,
-                        key=record.key,
-                    )
-                )
+            if decoded.errors:
+                origin = Origin(topic, partition, record.offset)
+                for letter in element_letters(
+                    origin, decoded.errors, key=record.key, limit=self.max_dead_letters
+                ):
+                    await self._dead_letter(letter)
             events.extend(decoded.events)
         if events:
             EVENTS_ACCEPTED.labels(topic).inc(len(events))
