@@ -6,7 +6,7 @@ AIOPS   = $(BIN)/aiops
 DATA   ?= ../shared/data
 
 .PHONY: install kafka-up kafka-down kafka-status worker demo test test-unit test-kafka check fmt \
-        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline bench-e2e clean
+        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline bench-e2e bench-chaos clean
 
 $(BIN)/aiops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,9 @@ bench-pipeline: install
 
 bench-e2e: kafka-up
 	$(BIN)/python -m benchmarks.e2e
+
+bench-chaos: install
+	$(BIN)/python -m benchmarks.chaos
 
 bench: bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline
 

@@ -2,14 +2,13 @@
 replicated three times with ``min.insync.replicas`` 2; nothing lost or doubled when the
 leader of a partition is killed while records are being produced, nor when the broker that
 leads the correlation stream or an input partition dies under a worker in the middle of the
-demo fault."""
+demo fault, nor when a worker and a broker die at the same moment."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from benchmarks.chaos import free_port_block, leader_of, run_fault
 from streams.config import LocalKafkaSettings, Settings
 from streams.localkafka import LocalKafka
 from streams.scenario import generate
@@ -34,27 +34,9 @@ from tests.kafka_harness import wait_until
 pytestmark = pytest.mark.kafka
 
 
-def free_base() -> int:
-    """A port ``p`` such that p .. p+5 are free (three brokers and three controllers)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + 5 > 65535:
-            continue
-        try:
-            for port in range(base, base + 6):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no six consecutive free ports")
-
-
 @pytest.fixture
 def cluster() -> Iterator[LocalKafka]:
-    base = free_base()
+    base = free_port_block(6)
     settings = LocalKafkaSettings(brokers=3, port=base, controller_port=base + 1, heap="384m")
     kafka = LocalKafka(settings, say=lambda _line: None)
     kafka.reset()  # data of an earlier run used other ports
@@ -83,18 +65,6 @@ async def describe(bootstrap: str, topics: list[str]) -> tuple[dict[str, set[int
             for entry in resource["config_entries"]
         }
         return replicas, entries
-    finally:
-        await admin.close()
-
-
-async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-        return next(
-            int(p["leader"]) for p in described["partitions"] if p["partition"] == partition
-        )
     finally:
         await admin.close()
 
@@ -159,7 +129,7 @@ def test_three_brokers_replicate_the_topics_and_survive_a_killed_leader(
 
 
 def test_aiops_kafka_up_brokers_3_tells_the_worker_settings(tmp_path: Path) -> None:
-    base = free_base()
+    base = free_port_block(6)
     # a home of its own (`kafka down` stops whatever a home runs: not this suite's broker),
     # sharing the jars fetched once
     home = tmp_path / "home"
@@ -260,3 +230,22 @@ def test_a_worker_loses_nothing_when_a_leader_is_killed(
         assert worker.proc is not None and worker.proc.poll() is None, "the worker kept running"
     finally:
         worker.stop()
+
+
+def test_a_worker_and_a_broker_killed_at_the_same_moment(
+    cluster: LocalKafka, tmp_path: Path
+) -> None:
+    """Of two workers, one is SIGKILLed together with the broker leading the correlation
+    stream, just before the demo fault; both come back once the replay is over
+    (``python -m benchmarks.chaos --fault worker-and-broker`` prints the same run)."""
+    report = run_fault(cluster, tmp_path, "worker-and-broker")
+    said = "\n".join(report.lines())
+    assert any("SIGKILL worker 2 and broker" in line for line in report.killed), said
+    for role, sent in report.sent.items():  # the killed worker's count at the kill included
+        assert report.accepted_total[role] >= sent, said
+    assert report.culprit_incidents == 1, said  # not lost, not split in two
+    assert report.versions.startswith("1.."), said  # no gap
+    assert report.resolved, said
+    assert report.dispatched == report.action_keys >= 1, said
+    assert report.dead_letters == 0, said
+    assert report.ok, said
