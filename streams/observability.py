@@ -69,6 +69,18 @@ SERIES_REJECTED = Counter(
     "New series not tracked because the per-worker cap was reached.",
     registry=REGISTRY,
 )
+LOG_LINES_UNMINED = Counter(
+    "aiops_log_lines_unmined_total",
+    "Log lines put in no template of their own: their service was at max_templates "
+    "(cause template_cap) or a new service came past max_services (cause service_cap).",
+    ["cause"],
+    registry=REGISTRY,
+)
+LOG_SERVICES_TRACKED = Gauge(
+    "aiops_log_services_tracked",
+    "Log services with template and rate state on this worker.",
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "aiops_consumer_lag_messages",
     "Messages between the committed offset and the end of each input partition.",

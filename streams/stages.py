@@ -48,6 +48,8 @@ from streams.observability import (
     EVENTS_DEADLETTERED,
     INCIDENT_CHANGES,
     INCIDENTS_OPEN,
+    LOG_LINES_UNMINED,
+    LOG_SERVICES_TRACKED,
     MESSAGES_CONSUMED,
     PROCESSING_SECONDS,
     SERIES_REJECTED,
@@ -156,6 +158,7 @@ class Pipeline:
         self._last_checkpoint = time.monotonic()
         self._checkpoint_queue: list[str] = []  # series whose checkpoint is due
         self._rejected_seen = 0
+        self._unmined_seen = {"template_cap": 0, "service_cap": 0}
         self.accepted: dict[str, int] = {}
         self.positions: dict[tuple[str, int], int] = {}  # next offset to process, per input
         self.window = SeriesWindow(settings.slack.chart)  # recent points for charts
@@ -512,6 +515,15 @@ class Pipeline:
         if stats.rejected_by_cap > self._rejected_seen:
             SERIES_REJECTED.inc(stats.rejected_by_cap - self._rejected_seen)
             self._rejected_seen = stats.rejected_by_cap
+        logs = self.logs.stats
+        LOG_SERVICES_TRACKED.set(logs.services)
+        for cause, total in (
+            ("template_cap", logs.template_cap_hits),
+            ("service_cap", logs.services_rejected),
+        ):
+            if total > self._unmined_seen[cause]:
+                LOG_LINES_UNMINED.labels(cause).inc(total - self._unmined_seen[cause])
+                self._unmined_seen[cause] = total
         await self._publish_series()
         self._maybe_checkpoint()
         await self.publisher.flush()

@@ -78,6 +78,9 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
         Example lines kept per template (the latest ones).
     max_tracked_templates
         Templates per service whose rates are tracked (the most recently seen ones).
+    max_services
+        Services one monitor keeps; lines of a new service beyond it are not mined nor
+        tracked (they still get a severity) and count in ``services_rejected``.
     failure_words
         Words that raise the severity of a line (case-insensitive, whole words).
     caller_errors
@@ -100,6 +103,7 @@ class LogDetectionConfig(BaseModel, frozen=True, extra="forbid"):
     peak_ratio: float = Field(default=1.5, ge=0)
     max_examples: int = Field(default=3, ge=1)
     max_tracked_templates: int = Field(default=500, ge=1)
+    max_services: int = Field(default=10_000, ge=1)
     failure_words: tuple[str, ...] = (
         "error",
         "errors",

@@ -66,6 +66,8 @@ class LogMonitorStats:
         Live templates over all services.
     template_cap_hits
         Lines that found no template because their service was at ``max_templates``.
+    services_rejected
+        Lines of new services not kept because the monitor was at ``max_services``.
     lines
         Lines processed.
     anomalies
@@ -77,6 +79,7 @@ class LogMonitorStats:
     template_cap_hits: int
     lines: int
     anomalies: int
+    services_rejected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ class LogMonitor:
         self._dirty: set[str] = set()
         self._lines = 0
         self._anomalies = 0
+        self._services_rejected = 0
 
     # -- public API --------------------------------------------------------------------
 
@@ -158,6 +162,7 @@ class LogMonitor:
             template_cap_hits=sum(s.miner.cap_hits for s in self._services.values()),
             lines=self._lines,
             anomalies=self._anomalies,
+            services_rejected=self._services_rejected,
         )
 
     def process(self, event: LogEvent) -> list[Anomaly]:
@@ -170,8 +175,18 @@ class LogMonitor:
         return anomalies
 
     def observe(self, event: LogEvent) -> tuple[LineVerdict, list[Anomaly]]:
-        """Like :meth:`process`, also telling where the line went and how severe it is."""
+        """Like :meth:`process`, also telling where the line went and how severe it is.
+
+        A line of a new service when ``max_services`` are kept goes to the overflow
+        template (id 0) with the severity of its own text, and is counted in
+        ``stats.services_rejected``.
+        """
         service = self._service(event.service)
+        if service is None:
+            self._services_rejected += 1
+            severity = self._severity.score(event.message[:_MAX_EXAMPLE_CHARS], event.level)
+            alert = severity >= self.config.alert_severity
+            return LineVerdict(OVERFLOW_ID, "", False, severity, alert), []
         ts = event.timestamp
         if not math.isfinite(ts):  # no usable time: count the line in the open bucket
             ts = service.bucket_start if service.bucket_start is not None else 0.0
@@ -326,9 +341,11 @@ class LogMonitor:
             cached = self._severity_cache[key] = self._severity.score(text, level)
         return cached
 
-    def _service(self, name: str) -> _Service:
+    def _service(self, name: str) -> _Service | None:
         service = self._services.get(name)
         if service is None:
+            if len(self._services) >= self.config.max_services:
+                return None
             service = self._services[name] = _Service(TemplateMiner(self.config.miner))
         return service
 

@@ -238,3 +238,17 @@ def test_a_new_value_of_a_known_event_is_not_news_but_a_new_outcome_is() -> None
     # same words, a higher level: news
     [b] = monitor.process(LogEvent(304.0, "auth", "disk sda degraded", "error"))
     assert b.details["template"] == "disk sda degraded"
+
+
+def test_services_past_the_cap_are_counted_not_kept() -> None:
+    monitor = LogMonitor(LogDetectionConfig(max_services=3, warmup_lines=0))
+    for i in range(10):
+        monitor.process(LogEvent(float(i), f"svc-{i}", f"request {i} served", "info"))
+    verdict, anomalies = monitor.observe(LogEvent(11.0, "svc-9", "disk failed", "error"))
+    assert monitor.services() == ["svc-0", "svc-1", "svc-2"]
+    assert monitor.stats.services_rejected == 8
+    assert anomalies == [] and verdict.template_id == 0
+    assert verdict.severity > 0.5  # still scored from its own text
+    # the kept services go on as before
+    verdict, _ = monitor.observe(LogEvent(12.0, "svc-1", "request 7 served", "info"))
+    assert verdict.template_id != 0
