@@ -6,7 +6,7 @@ AIOPS   = $(BIN)/aiops
 DATA   ?= ../shared/data
 
 .PHONY: install kafka-up kafka-down kafka-status worker demo test test-unit test-kafka check fmt \
-        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline bench-e2e bench-chaos clean
+        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline bench-e2e bench-chaos bench-cardinality clean
 
 $(BIN)/aiops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,9 @@ bench-e2e: kafka-up
 
 bench-chaos: install
 	$(BIN)/python -m benchmarks.chaos
+
+bench-cardinality: kafka-up
+	$(BIN)/python -m benchmarks.cardinality
 
 bench: bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline
 

@@ -66,6 +66,10 @@ E = TypeVar("E", MetricEvent, LogEvent, AlertEvent)
 ENGINE_KEY = "engine"
 SOURCE_IDLE_S = 30.0  # a source not reported for this long no longer holds time back
 ENGINE_FEED_MAX = 500_000
+SLICE_BYTES = 256 * 1024
+"""A batch of input records is decoded and handled in slices of about this many bytes,
+with the event loop let in between, so that a batch of large messages (1,000 events each)
+does not hold up the worker's timers, web requests and heartbeats for seconds."""
 ENGINE_FEED_SLICE = 5_000  # samples fed to the engine between two yields to the loop
 QUIET_LOG_STREAM_S = 5.0
 CHECKPOINT_SLICE = 2_000  # series checkpoints written per batch or tick
@@ -93,6 +97,26 @@ class CheckpointStore(Protocol):
     def put(self, store: str, key: str, value: bytes, partition: int) -> None: ...
 
     def delete(self, store: str, key: str, partition: int) -> None: ...
+
+
+def _slices(records: Sequence[InputRecord], size: int) -> list[Sequence[InputRecord]]:
+    """``records`` cut into runs of about ``size`` bytes of values (at least one record each).
+
+    >>> from streams.records import InputRecord
+    >>> rs = [InputRecord(i, None, b"x" * 100) for i in range(5)]
+    >>> [len(s) for s in _slices(rs, 250)]
+    [3, 2]
+    """
+    out: list[Sequence[InputRecord]] = []
+    start = total = 0
+    for i, record in enumerate(records):
+        total += len(record.value or b"")
+        if total >= size:
+            out.append(records[start : i + 1])
+            start, total = i + 1, 0
+    if start < len(records):
+        out.append(records[start:])
+    return out
 
 
 class Pipeline:
@@ -284,8 +308,11 @@ class Pipeline:
             return
         MESSAGES_CONSUMED.labels(topic).inc(len(records))
         with PROCESSING_SECONDS.labels(topic).time():
-            events = await self._decode_records(topic, partition, records, decode)
-            await handle(events, partition)
+            for part in _slices(records, SLICE_BYTES):
+                events = await self._decode_records(topic, partition, part, decode)
+                await handle(events, partition)
+                if len(part) < len(records):
+                    await asyncio.sleep(0)  # a large batch lets timers and requests in
             await self.publisher.flush()
         self.positions[(topic, partition)] = records[-1].offset + 1
         await asyncio.sleep(0)  # let timers and web requests in between batches
@@ -334,12 +361,23 @@ class Pipeline:
         feed = self._engine_feed.get(partition)
         if feed is None:
             feed = self._engine_feed[partition] = deque(maxlen=ENGINE_FEED_MAX)
+        monitor = self.metrics
+        refused_before = monitor.stats.rejected_by_cap
+        new_keys = []
         for event in events:
             key = event.series_key
-            if key not in known:
+            if key not in known and not monitor.at_capacity:
                 self._resume_series(key)
                 known[key] = partition
-        found.extend(self.metrics.process_many(events))
+                new_keys.append(key)
+        found.extend(monitor.process_many(events))
+        if monitor.stats.rejected_by_cap > refused_before:
+            # series refused at max_series go no further: nothing about them is kept, so
+            # memory stays bounded by the cap whatever the number of series sent
+            for key in new_keys:
+                if not monitor.tracks(key):
+                    del known[key]
+            events = [e for e in events if e.series_key in known]
         forecasts = self.forecasts
         if forecasts.config.rules or forecasts.config.burn_rates:
             for event in events:
@@ -360,6 +398,9 @@ class Pipeline:
         found: list[Anomaly] = []
         for event in events:
             if event.service not in self._service_partition:
+                if not self.logs.keeps(event.service):  # past max_services: counted there
+                    found.extend(self.logs.process(event))
+                    continue
                 state = self.checkpoints.get("logs", event.service)
                 if state is not None:
                     try:

@@ -306,6 +306,10 @@ class LogMonitor:
         s = self._services.get(service)
         return None if s is None else s.miner.template_text(template_id)
 
+    def keeps(self, service: str) -> bool:
+        """Whether lines of ``service`` are mined here: it has state, or there is room."""
+        return service in self._services or len(self._services) < self.config.max_services
+
     def services(self) -> list[str]:
         """Services known to the monitor."""
         return sorted(self._services)

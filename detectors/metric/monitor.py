@@ -444,6 +444,15 @@ class MetricMonitor:
         if series is not None and isinstance(series.detector, BankedDetector):
             series.detector.leave()
 
+    @property
+    def at_capacity(self) -> bool:
+        """Whether a new series would be refused (``max_series`` are kept)."""
+        return len(self._series) >= self.config.max_series
+
+    def tracks(self, series_key: str) -> bool:
+        """Whether the series has state here."""
+        return series_key in self._series
+
     def series_keys(self) -> list[str]:
         """Keys of the series currently kept."""
         return list(self._series)
