@@ -161,6 +161,12 @@ class LocalKafkaSettings(_Section):
     """Brokers of the local cluster (``aiops kafka up --brokers 3``); node ``i`` (from 0)
     listens on ``port + 2i`` and ``controller_port + 2i``. With three or more, topics are
     replicated three times with ``min.insync.replicas`` 2."""
+    scram_username: str | None = None
+    scram_password: SecretStr | None = None
+    """With both set, the brokers listen with SASL_PLAINTEXT and SCRAM-SHA-512 only, and
+    this user is created when the storage is formatted (a fresh home: ``aiops kafka reset``
+    first); the worker then needs ``kafka.security_protocol: SASL_PLAINTEXT``,
+    ``kafka.sasl_mechanism: SCRAM-SHA-512`` and the same user and password."""
 
 
 class IngestSettings(_Section):

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -53,9 +54,29 @@ def _java_major(java: str) -> int:
     return int(match.group(2) or 0) if major == 1 else major
 
 
-async def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True when a client can fetch cluster metadata from ``bootstrap``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+def _jaas_quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+async def broker_answers(
+    bootstrap: str, timeout: float = 3.0, scram: tuple[str, str] | None = None
+) -> bool:
+    """True when a client can fetch cluster metadata from ``bootstrap`` (with ``scram``:
+    as that SCRAM-SHA-512 user over SASL_PLAINTEXT)."""
+    auth: dict[str, Any] = {}
+    if scram is not None:
+        auth = {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": SCRAM_MECHANISM,
+            "sasl_plain_username": scram[0],
+            "sasl_plain_password": scram[1],
+        }
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **auth
+    )
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # connection refused is the expected answer while starting
@@ -222,18 +243,20 @@ class LocalKafka:
         s = self.settings
         factor, min_isr = self.replication
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        listener = "SASL_PLAINTEXT" if self.scram else "PLAINTEXT"
         for node in self.nodes:
             props = {
                 "process.roles": "broker,controller",
                 "node.id": str(node.node_id),
                 "controller.quorum.voters": voters,
                 "listeners": (
-                    f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}"
+                    f"{listener}://127.0.0.1:{node.port},"
+                    f"CONTROLLER://127.0.0.1:{node.controller_port}"
                 ),
-                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+                "advertised.listeners": f"{listener}://127.0.0.1:{node.port}",
                 "controller.listener.names": "CONTROLLER",
-                "inter.broker.listener.name": "PLAINTEXT",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "inter.broker.listener.name": listener,
+                "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
                 "log.dirs": str(node.data_dir),
                 "num.partitions": "4",
                 "default.replication.factor": str(factor),
@@ -252,6 +275,16 @@ class LocalKafka:
                 "log.retention.hours": "24",
                 "log.segment.bytes": str(64 * 1024 * 1024),
             }
+            if self.scram:
+                user, password = (_jaas_quote(v) for v in self.scram)
+                props["sasl.enabled.mechanisms"] = SCRAM_MECHANISM
+                props["sasl.mechanism.inter.broker.protocol"] = SCRAM_MECHANISM
+                props[
+                    f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config"
+                ] = (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                    f'username="{user}" password="{password}";'
+                )
             node.config_file.parent.mkdir(parents=True, exist_ok=True)
             node.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
@@ -289,6 +322,7 @@ class LocalKafka:
                     cluster_id,
                     "-c",
                     str(node.config_file),
+                    *self._scram_format_args(),
                 ),
                 capture_output=True,
                 text=True,
@@ -296,6 +330,20 @@ class LocalKafka:
             )
             if fmt.returncode != 0:
                 raise LocalKafkaError(f"formatting KRaft storage failed: {fmt.stderr[-2000:]}")
+
+    @property
+    def scram(self) -> tuple[str, str] | None:
+        """The SCRAM user and password the brokers require, if configured."""
+        s = self.settings
+        if s.scram_username and s.scram_password:
+            return s.scram_username, s.scram_password.get_secret_value()
+        return None
+
+    def _scram_format_args(self) -> list[str]:
+        if not self.scram:
+            return []
+        user, password = self.scram
+        return ["--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]"]
 
     def _new_cluster_id(self, java: str) -> str:
         uuid = subprocess.run(
@@ -348,7 +396,7 @@ class LocalKafka:
         """Start the brokers that are not running and return the bootstrap address once
         every one answers."""
         if all(self.node_pid(n) is not None for n in self.nodes) or (
-            len(self.nodes) == 1 and asyncio.run(broker_answers(self.bootstrap))
+            len(self.nodes) == 1 and asyncio.run(broker_answers(self.bootstrap, scram=self.scram))
         ):
             self.say(f"Kafka is already answering on {self.bootstrap}")
             return self.bootstrap
@@ -374,7 +422,9 @@ class LocalKafka:
                         f"Kafka exited with code {proc.returncode} during start-up; "
                         f"last lines of {node.log_file}:\n{self._log_tail(node)}"
                     )
-            waiting = [n for n in waiting if not asyncio.run(broker_answers(n.address, 2.0))]
+            waiting = [
+                n for n in waiting if not asyncio.run(broker_answers(n.address, 2.0, self.scram))
+            ]
             if not waiting:
                 pids = ", ".join(str(self.node_pid(n)) for n in self.nodes)
                 self.say(f"Kafka is ready on {self.bootstrap} (pid {pids})")

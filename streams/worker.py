@@ -135,18 +135,43 @@ async def create_topics(settings: Settings) -> list[str]:
     """:func:`ensure_topics`, with an unreachable broker said in one line (the client's own
     connection errors are kept out of the log meanwhile: the line says it all)."""
     client_log = logging.getLogger("aiokafka")
-    level = client_log.level
-    client_log.setLevel(logging.CRITICAL)
+    level, propagate = client_log.level, client_log.propagate
+    said = _Collect()
+    client_log.addHandler(said)  # the client says why it could not connect only in its log
+    client_log.setLevel(logging.ERROR)
+    client_log.propagate = False
     try:
         return await ensure_topics(settings)
     except KafkaError as exc:
+        kafka = settings.kafka
+        refused = next((m for m in said.messages if "Authentication" in m), None)
+        if refused is not None:
+            raise EnvironmentProblem(
+                f"the Kafka broker at {kafka.bootstrap} refused the credentials of "
+                f"kafka.sasl_username {kafka.sasl_username!r} ({kafka.sasl_mechanism}): "
+                f"{refused.split(': ', 1)[-1]}; check kafka.sasl_username and "
+                "kafka.sasl_password (AIOPS_KAFKA__SASL_PASSWORD)"
+            ) from None
         raise EnvironmentProblem(
-            f"no Kafka broker answers at {settings.kafka.bootstrap} ({type(exc).__name__}); "
+            f"no Kafka broker answers at {kafka.bootstrap} ({type(exc).__name__}); "
             "start the local one with `aiops kafka up`, or set kafka.bootstrap "
             "(AIOPS_KAFKA_BOOTSTRAP) to your brokers"
         ) from None
     finally:
+        client_log.removeHandler(said)
         client_log.setLevel(level)
+        client_log.propagate = propagate
+
+
+class _Collect(logging.Handler):
+    """Keeps the messages of the records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def run_worker(settings: Settings) -> int:
