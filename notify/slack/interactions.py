@@ -3,8 +3,10 @@
 Slack signs every interaction request: ``X-Slack-Signature`` is ``v0=`` and the hex
 HMAC-SHA256 of ``v0:<X-Slack-Request-Timestamp>:<raw body>`` keyed by the app's signing
 secret. A request without both headers, with a wrong signature, or with a timestamp
-more than five minutes away from now is refused with 401 (replay protection); a signed
-request whose payload is not a button press of ours gets 400. The worker's HTTP
+more than five minutes away from now is refused with 401, and so is a request whose
+signature was already accepted within those five minutes (a replay); a body over
+:data:`MAX_BODY_BYTES` gets 413 before anything else is looked at; a signed request whose
+payload is not a button press of ours gets 400. The worker's HTTP
 endpoint passes headers and the raw body to :meth:`InteractionHandler.handle`, applies
 the returned command to the incident engine and answers Slack with the status.
 """
@@ -24,7 +26,10 @@ import orjson
 from notify.slack.render import ACK_ACTION, APPROVE_ACTION, REJECT_ACTION, SILENCE_ACTION
 
 MAX_SKEW_S = 300.0
+MAX_BODY_BYTES = 64 * 1024
+"""Slack's interaction payloads are a few kilobytes; anything much larger is not Slack."""
 SILENCE_S = 3600.0
+_MAX_SEEN = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,7 @@ class InteractionHandler:
             raise ValueError("a signing secret is required to accept interactions")
         self._secret = signing_secret
         self._clock = clock
+        self._seen: dict[str, float] = {}  # accepted signature -> its timestamp
 
     def __repr__(self) -> str:
         return "InteractionHandler(signing_secret=<redacted>)"
@@ -137,10 +143,19 @@ class InteractionHandler:
             return "stale timestamp"
         if not hmac.compare_digest(sign(self._secret, timestamp, body), signature):
             return "bad signature"
+        seen = self._seen  # in arrival order: the oldest first
+        horizon = self._clock() - MAX_SKEW_S
+        while seen and (next(iter(seen.values())) < horizon or len(seen) > _MAX_SEEN):
+            del seen[next(iter(seen))]
+        if signature in seen:
+            return "replayed request"
+        seen[signature] = sent
         return ""
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> InteractionResult:
         """Verify, then parse a ``block_actions`` payload into a command."""
+        if len(body) > MAX_BODY_BYTES:
+            return InteractionResult(413, reason=f"body over {MAX_BODY_BYTES} bytes")
         problem = self.verify(headers, body)
         if problem:
             return InteractionResult(401, reason=problem)

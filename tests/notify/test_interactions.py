@@ -175,3 +175,18 @@ def test_signature_matches_slack_sdks_verifier() -> None:
     verifier = SignatureVerifier(SECRET)
     ts = str(int(NOW))
     assert sign(SECRET, ts, body) == verifier.generate_signature(timestamp=ts, body=body)
+
+
+def test_a_replayed_request_gets_401_and_changes_nothing(handler: InteractionHandler) -> None:
+    body = press(buttons_of_pending_incident()["Approve restart orders"])
+    headers = signed(body, at=NOW - 10)
+    first = handler.handle(headers, body)
+    assert first.status == 200 and first.command is not None
+    again = handler.handle(headers, body)
+    assert (again.status, again.command, again.reason) == (401, None, "replayed request")
+
+
+def test_an_oversized_body_gets_413_unread(handler: InteractionHandler) -> None:
+    body = b"payload=" + b"x" * (64 * 1024)
+    result = handler.handle(signed(body), body)
+    assert (result.status, result.command) == (413, None)
