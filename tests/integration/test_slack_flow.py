@@ -135,6 +135,7 @@ def test_slack_message_per_incident_buttons_and_restart(
                 "Content-Type": "application/x-www-form-urlencoded",
             }
             assert post(worker.web_port, body, headers) == 200
+            assert post(worker.web_port, body, headers) == 401, "the same request again: a replay"
             assert wait_until(
                 lambda: "slack:bob" in orjson.dumps(message.current).decode(), timeout=60
             ), [(c.method, c.params.get("text")) for c in slack.calls][-3:]
