@@ -6,7 +6,7 @@ AIOPS   = $(BIN)/aiops
 DATA   ?= ../shared/data
 
 .PHONY: install kafka-up kafka-down kafka-status worker demo test test-unit test-kafka check fmt \
-        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline bench-e2e bench-chaos bench-cardinality clean
+        bench bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline bench-e2e bench-chaos bench-cardinality bench-soak clean
 
 $(BIN)/aiops: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,9 @@ bench-chaos: install
 
 bench-cardinality: kafka-up
 	$(BIN)/python -m benchmarks.cardinality
+
+bench-soak: kafka-up
+	$(BIN)/python -m benchmarks.soak --minutes 30
 
 bench: bench-nab bench-loghub bench-rca bench-predict bench-detectors bench-pipeline
 
