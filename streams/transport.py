@@ -24,6 +24,9 @@
   them again once it is over (:meth:`Consumer._put_back`).
 - **Records that the client fetched but never handed on are read again**
   (:meth:`Consumer.recover_stranded`), should anything else strand them.
+- **An idempotent producer.** Faust asks the broker for ``acks=all`` but turns idempotence
+  on only inside transactions; here it is always on (:class:`Producer`), so a send that the
+  client retries after a broker fault is written once.
 
 The URL scheme is ``aiops://``, registered as a Faust transport entry point.
 """
@@ -347,7 +350,15 @@ class Consumer(faust_aiokafka.Consumer):
                 notify(self._waiting_for_ack)
 
 
+class Producer(faust_aiokafka.Producer):
+    """Faust's producer with ``acks=all`` and idempotence always on."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
 class Transport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport with :class:`Consumer`."""
+    """Faust's aiokafka transport with :class:`Consumer` and :class:`Producer`."""
 
     Consumer: ClassVar[Any] = Consumer
+    Producer: ClassVar[Any] = Producer

@@ -238,3 +238,15 @@ def test_stream_records_fetched_during_a_rebalance_are_read_again_after_it(
     records, _ = asyncio.run(consumer._wait_next_records(1.0))
     assert [r.offset for chunk in records[stream] for r in chunk.records] == [1200, 1201]
     assert sought == [(stream, 1200)]
+
+
+async def test_the_worker_producer_is_idempotent_with_acks_all() -> None:
+    from streams.app import create_app
+    from streams.config import Settings
+
+    client = create_app(Settings()).producer._new_producer()
+    try:
+        assert client._txn_manager is not None, "idempotence on: a retried send is written once"
+        assert client._sender._acks == -1, "acks=all"
+    finally:
+        await client.stop()
