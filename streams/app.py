@@ -102,7 +102,7 @@ def _credentials(settings: Settings) -> Any:
     if kafka.sasl_mechanism:
         return faust.SASLCredentials(
             username=kafka.sasl_username,
-            password=kafka.sasl_password,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
             mechanism=kafka.sasl_mechanism,
             ssl_context=ssl_context(kafka),
         )

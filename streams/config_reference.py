@@ -67,8 +67,5 @@ def reference_markdown() -> str:
 
 def effective_yaml(settings: Settings) -> str:
     """The settings in effect as YAML; secrets are masked."""
-    data = settings.model_dump(mode="json")
-    kafka = data.get("kafka", {})
-    if kafka.get("sasl_password"):
-        kafka["sasl_password"] = "**********"
+    data = settings.model_dump(mode="json")  # a SecretStr dumps as **********
     return yaml.safe_dump(data, sort_keys=False)

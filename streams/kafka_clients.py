@@ -31,5 +31,6 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     if kafka.sasl_mechanism:
         options["sasl_mechanism"] = kafka.sasl_mechanism
         options["sasl_plain_username"] = kafka.sasl_username
-        options["sasl_plain_password"] = kafka.sasl_password
+        password = kafka.sasl_password
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
     return options
