@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from detectors.anomaly import Anomaly, Direction, SignalKind
 from detectors.events import AlertEvent
-from ingest.contract import Decoded, EventError, parse_timestamp
+from ingest.contract import Decoded, EventError, parse_timestamp, without_bom
 from ingest.exceptions import DecodeError, Reason
 from ingest.identity import screen
 
@@ -112,6 +112,7 @@ def decode_alert_message(
     >>> alert.name, alert.service, alert.severity, alert.source, alert.summary
     ('HighErrorRate', 'checkout', 'critical', 'alertmanager', '5% of requests fail')
     """
+    original, payload = payload, without_bom(payload)
     if len(payload) > max_bytes:
         raise DecodeError(
             Reason.OVERSIZED, f"message is {len(payload)} bytes, the limit is {max_bytes}"
@@ -148,7 +149,7 @@ def decode_alert_message(
             out.events.append(build(item, config, received_at, kind))
         except DecodeError as exc:
             out.errors.append(EventError(index, exc, orjson.dumps(item)))
-    return screen(out, payload)
+    return screen(out, original)
 
 
 def _shape(parsed: Any) -> AlertSource:

@@ -66,6 +66,18 @@ class Decoded(Generic[E]):
     errors: list[EventError] = field(default_factory=list)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def without_bom(payload: bytes) -> bytes:
+    """``payload`` without a leading UTF-8 byte-order mark (some Windows tools write one).
+
+    >>> without_bom(b'\\xef\\xbb\\xbf{"a": 1}')
+    b'{"a": 1}'
+    """
+    return payload[3:] if payload.startswith(BOM) else payload
+
+
 def parse_timestamp(value: Any, name: str = "timestamp") -> float:
     """Epoch seconds from epoch s/ms/µs/ns (number) or an RFC 3339 string.
 

@@ -32,7 +32,14 @@ import orjson
 from pydantic import BaseModel, Field, field_validator
 
 from detectors.events import LogEvent
-from ingest.contract import Decoded, EventError, decode_objects, log_from_obj, normalise_level
+from ingest.contract import (
+    Decoded,
+    EventError,
+    decode_objects,
+    log_from_obj,
+    normalise_level,
+    without_bom,
+)
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.otlp_proto import looks_like_otlp_proto, parse_request
 from ingest.formats.structured_logs import (
@@ -206,7 +213,8 @@ def decode_log_message(
     ...
     ingest.exceptions.DecodeError: unknown_format: not a text message: control byte 0x00 at offset 0
     """
-    decoded = _decode_log_message(payload, config, max_bytes, received_at, headers, stream)
+    body = without_bom(payload)
+    decoded = _decode_log_message(body, config, max_bytes, received_at, headers, stream)
     return screen(decoded, payload)
 
 

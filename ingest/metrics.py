@@ -15,7 +15,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from detectors.events import MetricEvent
-from ingest.contract import Decoded, decode_metrics, decode_objects, load_json, metric_from_obj
+from ingest.contract import (
+    Decoded,
+    decode_metrics,
+    decode_objects,
+    load_json,
+    metric_from_obj,
+    without_bom,
+)
 from ingest.exceptions import DecodeError, Reason
 from ingest.formats.collectd import decode_collectd, looks_like_collectd
 from ingest.formats.common import fail
@@ -228,7 +235,8 @@ def decode_metric_message(
     ...                       config=config, max_bytes=1 << 20).errors[0].error.detail
     "'service' holds the control character U+0000 at 1"
     """
-    decoded = _decode_metric_message(payload, config=config, max_bytes=max_bytes, state=state)
+    body = without_bom(payload)
+    decoded = _decode_metric_message(body, config=config, max_bytes=max_bytes, state=state)
     return screen(decoded, payload)
 
 

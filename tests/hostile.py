@@ -209,6 +209,10 @@ METRIC_CASES: dict[str, tuple[int, Builder]] = {
             "nan_string", "metrics", _dumps(_metric(r, value="NaN")), 0, ("wrong_type",)
         ),
     ),
+    "byte_order_mark": (
+        2,
+        lambda r: _case("byte_order_mark", "metrics", b"\xef\xbb\xbf" + _dumps(_metric(r)), 1),
+    ),
     "1e300": (2, lambda r: _case("1e300", "metrics", _dumps(_metric(r, value=1e300)), 1)),
     "null_value": (2, lambda r: _case("null_value", "metrics", _dumps(_metric(r, value=None)), 1)),
     "year_1": (
@@ -472,6 +476,10 @@ LOG_CASES: dict[str, tuple[int, Builder]] = {
         ),
     ),
     "empty": (2, lambda r: _case("empty", "logs", b"", 0, ("empty",))),
+    "byte_order_mark": (
+        2,
+        lambda r: _case("byte_order_mark", "logs", b"\xef\xbb\xbf" + _dumps(_log(r)), 1),
+    ),
     "line_1mb": (
         0,  # drawn by count
         lambda r: _case("line_1mb", "logs", b"panic: " + b"x" * 1_000_000, 1),
@@ -617,6 +625,10 @@ ALERT_CASES: dict[str, tuple[int, Builder]] = {
         ),
     ),
     "empty": (2, lambda r: _case("empty", "alerts", b"", 0, ("empty",))),
+    "byte_order_mark": (
+        2,
+        lambda r: _case("byte_order_mark", "alerts", b"\xef\xbb\xbf" + _alertmanager(_alert(r)), 1),
+    ),
 }
 
 HEAVY = {
