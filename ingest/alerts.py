@@ -153,7 +153,7 @@ def decode_alert_message(
 
 
 def _shape(parsed: Any) -> AlertSource:
-    if isinstance(parsed, dict) and isinstance(parsed.get("alerts"), list):
+    if isinstance(parsed, dict) and "alerts" in parsed:  # a webhook body, even a broken one
         if "orgId" in parsed or "state" in parsed or "title" in parsed:
             return "grafana"
         return "alertmanager"

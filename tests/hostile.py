@@ -614,6 +614,16 @@ ALERT_CASES: dict[str, tuple[int, Builder]] = {
             ("invalid_value",),
         ),
     ),
+    "alerts_not_a_list": (
+        2,
+        lambda r: _case(
+            "alerts_not_a_list",
+            "alerts",
+            _alertmanager(alerts="all of them"),
+            0,
+            ("missing_field",),
+        ),
+    ),
     "binary": (
         3,
         lambda r: _case("binary", "alerts", b"\xff\xfe" + r.randbytes(30), 0, ("invalid_json",)),
