@@ -236,6 +236,16 @@ async def _topic_findings(settings: Settings) -> list[Finding]:
         await admin.close()
 
 
+async def topic_warnings(settings: Settings) -> list[str]:
+    """What the worker says at start-up about its topics: one replica on a remote broker,
+    ``aiops.incidents`` not compacted (``aiops doctor`` gives the same findings)."""
+    return [
+        f"{f.check}: {f.detail}" + (f"; {f.fix}" if f.fix else "")
+        for f in await _topic_findings(settings)
+        if f.status is not Status.OK and f.check != "topics"
+    ]
+
+
 def check_broker(settings: Settings) -> Iterator[Finding]:
     bootstrap = settings.kafka.bootstrap
     if not asyncio.run(broker_answers(bootstrap)):

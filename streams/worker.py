@@ -182,8 +182,13 @@ def run_worker(settings: Settings) -> int:
     check_web_port(settings.worker)
     check_rule_files(settings)
     created = asyncio.run(create_topics(settings))
+    log = logging.getLogger(__name__)
     if created:
-        logging.getLogger(__name__).info("created topics: %s", ", ".join(created))
+        log.info("created topics: %s", ", ".join(created))
+    from streams.doctor import topic_warnings  # the doctor imports this module
+
+    for warning in asyncio.run(topic_warnings(settings)):
+        log.warning("%s", warning)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
     warm_up()  # compiled detector code loads now, not on the first batch

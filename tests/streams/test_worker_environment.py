@@ -178,3 +178,33 @@ def test_doctor_finds_an_incidents_topic_without_compaction(kafka, tmp_path):
     assert f"fail compaction: {incidents} has cleanup.policy=delete" in out
     assert "--add-config cleanup.policy=[compact,delete]" in out
     assert "warn topics: not created yet" in out  # the others: the worker creates them
+
+
+@pytest.mark.kafka
+def test_the_worker_warns_at_start_up_of_an_incidents_topic_without_compaction(kafka, tmp_path):
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from tests.kafka_harness import WorkerProcess, unique_prefix
+
+    prefix = unique_prefix("warn")
+    incidents = f"{prefix}.incidents"
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(incidents, 1, 1)])  # cleanup.policy=delete
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    worker = WorkerProcess(kafka.bootstrap, prefix, tmp_path).start()
+    try:
+        said = " ".join(worker.log_text().split())
+        assert f"WARNING streams.worker: compaction: {incidents} has cleanup.policy=delete" in said
+        assert "--add-config cleanup.policy=[compact,delete]" in said
+        assert "replication:" not in said  # one replica is fine on 127.0.0.1
+    finally:
+        worker.stop()
